@@ -1,0 +1,343 @@
+package smartlimit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+	"github.com/smartlimit/smartlimit/internal/algo"
+)
+
+// DefaultPrefix is the key prefix a Client uses unless WithPrefix says
+// otherwise.
+const DefaultPrefix = "sl"
+
+// Client is the Redis tier: every check runs one of the embedded Lua scripts
+// inside Redis (standalone, Sentinel or Cluster), atomically, in one round
+// trip. It is safe for simultaneous use by multiple goroutines.
+//
+// A check of key under a limit touches the Redis keys
+//
+//	PREFIX:{KEY}:ALGORITHM:R:P:CAPACITY:vVERSION
+//
+// where R/P is the limit's rate per microsecond (for bucket algorithms
+// reduced to lowest terms, so 10/s and 20/2s share state; for windows the
+// rate and the period in µs). All of one user key's limits share a Cluster
+// hash slot, a changed limit starts from fresh state, and a new script
+// version never reads an old version's state. Every key expires when its state is back to full.
+type Client struct {
+	rc      rueidis.Client
+	prefix  string
+	now     func() time.Time // nil: Redis TIME inside the script
+	cluster bool
+}
+
+// Option configures a Client.
+type Option func(*Client) error
+
+// WithPrefix sets the prefix of every Redis key (DefaultPrefix by default).
+// It must not contain '{' or '}'.
+func WithPrefix(prefix string) Option {
+	return func(c *Client) error {
+		for _, r := range prefix {
+			if r == '{' || r == '}' {
+				return &InputError{Field: "prefix", Value: prefix, Reason: "must not contain '{' or '}'"}
+			}
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithClientClock makes the Client send its own time with every check
+// instead of letting the script read Redis TIME, for platforms that refuse
+// TIME inside scripts. now is the clock (time.Now when nil). The scripts
+// never let time run backwards for a key, but clocks that disagree between
+// app servers make limits looser or stricter by the skew.
+func WithClientClock(now func() time.Time) Option {
+	return func(c *Client) error {
+		if now == nil {
+			now = time.Now
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// New returns a Client that checks limits on c. The rueidis client stays
+// the caller's: Close it when done. Scripts need not be loaded first; see
+// LoadScripts.
+func New(c rueidis.Client, opts ...Option) (*Client, error) {
+	if c == nil {
+		return nil, fmt.Errorf("smartlimit: New: nil rueidis.Client")
+	}
+	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster}
+	for _, o := range opts {
+		if err := o(cl); err != nil {
+			return nil, err
+		}
+	}
+	return cl, nil
+}
+
+// Redis returns the rueidis client that c runs on.
+func (c *Client) Redis() rueidis.Client { return c.rc }
+
+var _ interface {
+	Limiter
+	Peeker
+	MultiLimiter
+	Leaser
+} = (*Client)(nil)
+
+// Key returns the Redis key that holds key's state under l. It is for
+// operators and tests; checks compute it themselves.
+func (c *Client) Key(key string, l Limit) (string, error) {
+	p, err := check(key, l, 0)
+	if err != nil {
+		return "", err
+	}
+	return c.redisKey(key, l.Algorithm, &p), nil
+}
+
+func (c *Client) redisKey(key string, a Algorithm, p *algo.Params) string {
+	var buf [128]byte
+	b := append(buf[:0], c.prefix...)
+	b = append(b, ":{"...)
+	b = append(b, key...)
+	b = append(b, "}:"...)
+	b = append(b, a.String()...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, p.R, 10)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, p.P, 10)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, p.Burst, 10)
+	b = append(b, ":v"...)
+	b = strconv.AppendInt(b, int64(scripts[a].Version), 10)
+	return string(b)
+}
+
+// Modes of the scripts (ARGV[2]).
+const (
+	modeEach    = "0"
+	modeAll     = "1"
+	modePeek    = "2"
+	modeRelease = "3"
+)
+
+// argsPerItem is how many ARGV each item takes after the two header ARGV.
+const argsPerItem = 5
+
+// appendItem appends one item's ARGV: algorithm, P, R, burst (or lease ID),
+// cost.
+func appendItem(args []string, a Algorithm, p *algo.Params, third string, n int64) []string {
+	switch {
+	case third != "":
+	case a == Concurrency:
+		third = NewLeaseID() // a lease nobody can release: it expires
+	default:
+		third = strconv.FormatInt(p.Burst, 10)
+	}
+	return append(args, strconv.Itoa(int(a)), strconv.FormatInt(p.P, 10), strconv.FormatInt(p.R, 10), third, strconv.FormatInt(n, 10))
+}
+
+func (c *Client) nowArg() string {
+	if c.now == nil {
+		return "0"
+	}
+	return strconv.FormatInt(c.now().UnixMicro(), 10)
+}
+
+// evalCmd builds EVALSHA of s, or EVAL with its source when sha is false.
+func (c *Client) evalCmd(s *Script, sha bool, keys, args []string) rueidis.Completed {
+	if sha {
+		return c.rc.B().Evalsha().Sha1(s.SHA1).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+	}
+	return c.rc.B().Eval().Script(s.Source).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build()
+}
+
+// run sends one script call: EVALSHA, and EVAL only when Redis answers
+// NOSCRIPT, which means the script did not run. Any other failure, a
+// timeout above all, may have counted and is returned, never re-sent.
+func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rueidis.RedisMessage, error) {
+	resp := c.rc.Do(ctx, c.evalCmd(s, true, keys, args))
+	if err := resp.Error(); err != nil {
+		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
+			resp = c.rc.Do(ctx, c.evalCmd(s, false, keys, args))
+		}
+	}
+	return replyArray(s, resp)
+}
+
+func replyArray(s *Script, resp rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
+	vals, err := resp.ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("smartlimit: %s: %w", s.Name, err)
+	}
+	return vals, nil
+}
+
+// decode turns five reply integers, from vals[i:], into a Result.
+func decode(s *Script, vals []rueidis.RedisMessage, i int, capacity int64) (Result, error) {
+	if len(vals) < i+5 {
+		return Result{}, fmt.Errorf("%w: %s returned %d values, want at least %d", ErrUnexpectedReply, s.Name, len(vals), i+5)
+	}
+	var v [5]int64
+	for j := range v {
+		x, err := vals[i+j].AsInt64()
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %s value %d: %v", ErrUnexpectedReply, s.Name, i+j, err)
+		}
+		v[j] = x
+	}
+	r := Result{
+		Allowed:    v[0] == 1,
+		Limit:      capacity,
+		Remaining:  v[1],
+		ResetAfter: time.Duration(v[2]) * time.Microsecond,
+		RetryAfter: time.Duration(v[3]) * time.Microsecond,
+		Delay:      time.Duration(v[4]) * time.Microsecond,
+		Tier:       TierRedis,
+	}
+	if v[3] == algo.Never {
+		r.RetryAfter = Never
+	}
+	return r, nil
+}
+
+// Allow is shorthand for AllowN(ctx, key, l, 1).
+func (c *Client) Allow(ctx context.Context, key string, l Limit) (Result, error) {
+	return c.AllowN(ctx, key, l, 1)
+}
+
+// AllowN reports whether n units may pass for key under l now, consuming
+// them if so, in one atomic script call. n = 0 asks without consuming. A
+// Concurrency limit acquires a lease that only expires; use Acquire to be
+// able to release it.
+func (c *Client) AllowN(ctx context.Context, key string, l Limit, n int64) (Result, error) {
+	return c.one(ctx, key, l, n, modeEach, "")
+}
+
+// Peek returns key's state under l without consuming anything: Remaining is
+// what is available now and Allowed reports whether a request of cost 1
+// would pass.
+func (c *Client) Peek(ctx context.Context, key string, l Limit) (Result, error) {
+	return c.one(ctx, key, l, 1, modePeek, "")
+}
+
+// Wait blocks until one unit passes for key under l, or ctx ends; see WaitN.
+func (c *Client) Wait(ctx context.Context, key string, l Limit) error {
+	return WaitN(ctx, c, key, l, 1)
+}
+
+func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id string) (Result, error) {
+	p, err := check(key, l, n)
+	if err != nil {
+		return Result{}, err
+	}
+	s := scripts[l.Algorithm]
+	keys := [1]string{c.redisKey(key, l.Algorithm, &p)}
+	var argv [2 + argsPerItem]string
+	args := append(argv[:0], c.nowArg(), mode)
+	args = appendItem(args, l.Algorithm, &p, id, n)
+	vals, err := c.run(ctx, s, keys[:], args)
+	if err != nil {
+		return Result{}, err
+	}
+	return decode(s, vals, 0, p.Burst)
+}
+
+// AllowAll consumes n units for key under every limit, or under none when
+// any denies, in one script call: for example 10/s and 1000/day together.
+// The limits may use different algorithms but must differ from each other.
+// The Result is the binding one, as Combine describes.
+func (c *Client) AllowAll(ctx context.Context, key string, n int64, limits ...Limit) (Result, error) {
+	if len(limits) == 0 {
+		return Result{}, &InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+	}
+	keys := make([]string, len(limits))
+	args := make([]string, 0, 2+argsPerItem*len(limits))
+	args = append(args, c.nowArg(), modeAll)
+	caps := make([]int64, len(limits))
+	for i, l := range limits {
+		p, err := check(key, l, n)
+		if err != nil {
+			return Result{}, err
+		}
+		if l.Algorithm == Concurrency {
+			return Result{}, &InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+		}
+		keys[i] = c.redisKey(key, l.Algorithm, &p)
+		for _, k := range keys[:i] {
+			if k == keys[i] {
+				return Result{}, &InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
+			}
+		}
+		caps[i] = p.Burst
+		args = appendItem(args, l.Algorithm, &p, "", n)
+	}
+	s := scripts[numAlgorithms]
+	vals, err := c.run(ctx, s, keys, args)
+	if err != nil {
+		return Result{}, err
+	}
+	rs := make([]Result, len(limits))
+	for i := range rs {
+		if rs[i], err = decode(s, vals, 5*i, caps[i]); err != nil {
+			return Result{}, err
+		}
+	}
+	return Combine(rs), nil
+}
+
+// Acquire takes a lease for key under l, which must be a Concurrency limit.
+// When the Result is not Allowed the lease is nil. Release the lease when
+// the work is done; otherwise it expires after l.Period.
+func (c *Client) Acquire(ctx context.Context, key string, l Limit) (*Lease, Result, error) {
+	if l.Algorithm != Concurrency {
+		return nil, Result{}, &InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}
+	}
+	id := NewLeaseID()
+	r, err := c.one(ctx, key, l, 1, modeEach, id)
+	if err != nil || !r.Allowed {
+		return nil, r, err
+	}
+	return NewLease(key, l, id, c.release), r, nil
+}
+
+func (c *Client) release(ctx context.Context, ls *Lease) error {
+	p, err := check(ls.Key, ls.Limit, 0)
+	if err != nil {
+		return err
+	}
+	s := scripts[Concurrency]
+	keys := [1]string{c.redisKey(ls.Key, Concurrency, &p)}
+	var argv [2 + argsPerItem]string
+	args := appendItem(append(argv[:0], c.nowArg(), modeRelease), Concurrency, &p, ls.ID, 0)
+	_, err = c.run(ctx, s, keys[:], args)
+	return err
+}
+
+// NewLeaseID returns a random lease ID: 16 bytes from crypto/rand, in hex.
+func NewLeaseID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b[:])
+}
+
+// Reset forgets key's state under l: the next check finds a full limit.
+func (c *Client) Reset(ctx context.Context, key string, l Limit) error {
+	p, err := check(key, l, 0)
+	if err != nil {
+		return err
+	}
+	if err := c.rc.Do(ctx, c.rc.B().Del().Key(c.redisKey(key, l.Algorithm, &p)).Build()).Error(); err != nil {
+		return fmt.Errorf("smartlimit: reset: %w", err)
+	}
+	return nil
+}

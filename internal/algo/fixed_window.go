@@ -1,0 +1,37 @@
+package algo
+
+// windowStart returns the start of the window of length period holding now:
+// windows are aligned to multiples of the period since the Unix epoch.
+func windowStart(now, period int64) int64 { return now - now%period }
+
+// stepFixedWindow counts units in windows aligned to multiples of the period
+// since the Unix epoch. The state is the window start (A) and its count (B).
+func stepFixedWindow(p *Params, s State, now, n int64) (State, Decision) {
+	if now < s.A {
+		now = s.A // monotonic guard: never return to an earlier window
+	}
+	ws := windowStart(now, p.P)
+	count := int64(0)
+	if s.A == ws {
+		count = s.B
+	}
+	end := ws + p.P - now
+	reset := func(c int64) int64 {
+		if c > 0 {
+			return end
+		}
+		return 0
+	}
+	switch {
+	case n > p.R:
+		return s, Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: Never}
+	case count+n > p.R:
+		return s, Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: end}
+	}
+	count += n
+	dec := Decision{Allowed: true, Remaining: p.R - count, ResetAfter: reset(count)}
+	if n == 0 {
+		return s, dec
+	}
+	return State{A: ws, B: count}, dec
+}

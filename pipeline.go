@@ -1,0 +1,146 @@
+package smartlimit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/rueidis"
+	"github.com/smartlimit/smartlimit/internal/algo"
+)
+
+// maxBatchItems caps the items of one script call: each takes one key and
+// five ARGV, and the smallest cap a managed service puts on one command is
+// 3,999 arguments (ElastiCache Serverless).
+const maxBatchItems = 500
+
+// AllowMany decides every request as AllowN would and returns the results
+// in request order, in one round trip per Redis node.
+//
+// Requests are sent as few script calls as the server allows: on a
+// standalone or Sentinel Redis, every request goes into one "multi" script
+// call (chunked at 500); on a Cluster, requests are grouped by hash slot,
+// one call per slot, and rueidis sends each node its calls in one pipeline,
+// the nodes in parallel. Requests for the same key are decided in order.
+//
+// Bad input in any request is an *InputError before any I/O. When single
+// calls fail (a node down, say), the other results are still returned, with
+// a *BatchError that holds each failed item's error.
+func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error) {
+	params := make([]algo.Params, len(reqs))
+	for i, r := range reqs {
+		p, err := check(r.Key, r.Limit, r.Cost)
+		if err != nil {
+			return nil, fmt.Errorf("smartlimit: request %d: %w", i, err)
+		}
+		params[i] = p
+	}
+	results := make([]Result, len(reqs))
+	if len(reqs) == 0 {
+		return results, nil
+	}
+	calls := c.batchCalls(reqs, params)
+	cmds := make(rueidis.Commands, len(calls))
+	for i, bc := range calls {
+		cmds[i] = c.evalCmd(scripts[numAlgorithms], true, bc.keys, bc.args)
+	}
+	resps := c.rc.DoMulti(ctx, cmds...)
+
+	// NOSCRIPT means the script did not run: send those calls again with
+	// EVAL, which also caches the script on that node.
+	var retry []int
+	for i, resp := range resps {
+		if re, ok := rueidis.IsRedisErr(resp.Error()); ok && re.IsNoScript() {
+			retry = append(retry, i)
+		}
+	}
+	if len(retry) > 0 {
+		cmds = cmds[:0]
+		for _, i := range retry {
+			cmds = append(cmds, c.evalCmd(scripts[numAlgorithms], false, calls[i].keys, calls[i].args))
+		}
+		for j, resp := range c.rc.DoMulti(ctx, cmds...) {
+			resps[retry[j]] = resp
+		}
+	}
+
+	var errs []error
+	s := scripts[numAlgorithms]
+	for i, resp := range resps {
+		vals, err := replyArray(s, resp)
+		for j, idx := range calls[i].idx {
+			if err == nil {
+				results[idx], err = decode(s, vals, 5*j, params[idx].Burst)
+			}
+			if err != nil {
+				if errs == nil {
+					errs = make([]error, len(reqs))
+				}
+				errs[idx] = err
+			}
+		}
+	}
+	if errs != nil {
+		return results, &BatchError{Errs: errs}
+	}
+	return results, nil
+}
+
+// batchCall is one script call of a batch: the requests it carries (by
+// index) and its KEYS and ARGV.
+type batchCall struct {
+	idx  []int
+	keys []string
+	args []string
+}
+
+// batchCalls groups requests into script calls: one group on a standalone
+// server, one per hash slot on a Cluster, each cut at maxBatchItems.
+func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
+	var calls []*batchCall
+	open := map[uint16]*batchCall{} // the call being filled, per slot
+	now := c.nowArg()
+	for i, r := range reqs {
+		var slot uint16
+		if c.cluster {
+			slot = Slot(r.Key)
+		}
+		bc := open[slot]
+		if bc == nil || len(bc.idx) == maxBatchItems {
+			bc = &batchCall{args: append(make([]string, 0, 2+argsPerItem*8), now, modeEach)}
+			open[slot] = bc
+			calls = append(calls, bc)
+		}
+		a := r.Limit.Algorithm
+		bc.idx = append(bc.idx, i)
+		bc.keys = append(bc.keys, c.redisKey(r.Key, a, &params[i]))
+		bc.args = appendItem(bc.args, a, &params[i], "", r.Cost)
+	}
+	return calls
+}
+
+// Slot returns the Redis Cluster hash slot of every Redis key that a check
+// of key touches: the CRC16 of key, which is the keys' hash tag, mod 16384.
+func Slot(key string) uint16 {
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc = crc<<8 ^ crc16tab[byte(crc>>8)^key[i]]
+	}
+	return crc & 16383
+}
+
+// crc16tab is the table of CRC16-CCITT (XMODEM), the checksum Redis Cluster
+// hashes keys with.
+var crc16tab = func() (t [256]uint16) {
+	for i := range t {
+		crc := uint16(i) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+		t[i] = crc
+	}
+	return t
+}()

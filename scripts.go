@@ -1,0 +1,161 @@
+package smartlimit
+
+import (
+	"context"
+	"crypto/sha1"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/rueidis"
+)
+
+//go:embed lua/*.lua
+var luaFS embed.FS
+
+// Script is one of the embedded Lua scripts: an algorithm's "command", or
+// "multi", which holds every algorithm for all-or-nothing checks of limits
+// of different algorithms and for batches.
+//
+// A script's source is lua/_lib.lua, its algorithm files and lua/_run.lua,
+// joined after a header line "-- smartlimit:NAME vVERSION". Its calling
+// convention is documented in lua/README.md.
+type Script struct {
+	Name    string // "gcra", "token_bucket", ... or "multi"
+	Version int    // bumped whenever the source changes; part of every key
+	SHA1    string // hex SHA1 of Source, as EVALSHA takes it
+	Source  string
+}
+
+// scriptParts lists each script's files between _lib.lua and _run.lua, in
+// order, like miniredis' table of command handlers. The algorithm's own file
+// comes last and its header names the script and its version.
+var scriptParts = [...]struct {
+	name  string
+	files []string
+}{
+	GCRA:                 {"gcra", []string{"gcra.lua"}},
+	TokenBucket:          {"token_bucket", []string{"token_bucket.lua"}},
+	FixedWindow:          {"fixed_window", []string{"fixed_window.lua"}},
+	SlidingWindow:        {"sliding_window", []string{"sliding_window.lua"}},
+	SlidingWindowCounter: {"sliding_window_counter", []string{"sliding_window_counter.lua"}},
+	LeakyBucket:          {"leaky_bucket", []string{"gcra.lua", "leaky_bucket.lua"}},
+	Concurrency:          {"concurrency", []string{"concurrency.lua"}},
+	numAlgorithms: {"multi", []string{"gcra.lua", "token_bucket.lua", "fixed_window.lua", "sliding_window.lua",
+		"sliding_window_counter.lua", "leaky_bucket.lua", "concurrency.lua"}},
+}
+
+// multiVersion is the version of the "multi" script, which has no file of
+// its own.
+const multiVersion = 1
+
+// scripts is indexed by Algorithm; scripts[numAlgorithms] is "multi". It is
+// built once at init from the embedded files and never changes.
+var scripts = buildScripts()
+
+func buildScripts() [numAlgorithms + 1]*Script {
+	read := func(f string) string {
+		b, err := luaFS.ReadFile("lua/" + f)
+		if err != nil {
+			panic("smartlimit: embedded script missing: " + f) // a build defect, caught by every test
+		}
+		return string(b)
+	}
+	lib, run := read("_lib.lua"), read("_run.lua")
+	var out [numAlgorithms + 1]*Script
+	for i, part := range scriptParts {
+		version := multiVersion
+		if Algorithm(i) < numAlgorithms {
+			version = headerVersion(read(part.files[len(part.files)-1]), part.name)
+		}
+		var b strings.Builder
+		b.WriteString("-- smartlimit:" + part.name + " v" + strconv.Itoa(version) + "\n")
+		b.WriteString(lib)
+		for _, f := range part.files {
+			b.WriteString(read(f))
+		}
+		b.WriteString(run)
+		src := b.String()
+		sum := sha1.Sum([]byte(src))
+		out[i] = &Script{Name: part.name, Version: version, SHA1: hex.EncodeToString(sum[:]), Source: src}
+	}
+	return out
+}
+
+// headerVersion reads "-- smartlimit:NAME vN" from the first line of an
+// algorithm file.
+func headerVersion(src, name string) int {
+	line, _, _ := strings.Cut(src, "\n")
+	v, ok := strings.CutPrefix(line, "-- smartlimit:"+name+" v")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil || n <= 0 {
+		panic("smartlimit: lua/" + name + ".lua must start with \"-- smartlimit:" + name + " vN\"")
+	}
+	return n
+}
+
+// Scripts returns every embedded script: one per algorithm, in Algorithm
+// order, then "multi". The Scripts are copies; changing them changes nothing.
+func Scripts() []Script {
+	out := make([]Script, len(scripts))
+	for i, s := range scripts {
+		out[i] = *s
+	}
+	return out
+}
+
+// ScriptFor returns a copy of the script that runs a.
+func ScriptFor(a Algorithm) (Script, error) {
+	if a >= numAlgorithms {
+		return Script{}, &InputError{Field: "algorithm", Value: strconv.Itoa(int(a)), Reason: "unknown algorithm"}
+	}
+	return *scripts[a], nil
+}
+
+// LoadScripts loads every script into every node of c: each primary and
+// replica of a Cluster, or the one server of a standalone or Sentinel
+// client. Calls work without it (a missing script is sent once with EVAL);
+// it spares the first calls after a deploy that round trip, and managed
+// services that forbid EVAL need it.
+func LoadScripts(ctx context.Context, c rueidis.Client) error {
+	for addr, node := range c.Nodes() {
+		for _, s := range scripts {
+			sha, err := node.Do(ctx, node.B().ScriptLoad().Script(s.Source).Build()).ToString()
+			if err != nil {
+				return fmt.Errorf("smartlimit: loading %s into %s: %w", s.Name, addr, err)
+			}
+			if sha != s.SHA1 {
+				return fmt.Errorf("smartlimit: %s on %s loaded as %s, want %s", s.Name, addr, sha, s.SHA1)
+			}
+		}
+	}
+	return nil
+}
+
+// MissingScripts reports, for every node of c, the names of the scripts
+// that SCRIPT EXISTS does not find there. An empty map means every script
+// is on every node.
+func MissingScripts(ctx context.Context, c rueidis.Client) (map[string][]string, error) {
+	shas := make([]string, len(scripts))
+	for i, s := range scripts {
+		shas[i] = s.SHA1
+	}
+	missing := map[string][]string{}
+	for addr, node := range c.Nodes() {
+		found, err := node.Do(ctx, node.B().ScriptExists().Sha1(shas...).Build()).AsIntSlice()
+		if err != nil {
+			return nil, fmt.Errorf("smartlimit: SCRIPT EXISTS on %s: %w", addr, err)
+		}
+		if len(found) != len(shas) {
+			return nil, fmt.Errorf("%w: SCRIPT EXISTS on %s answered %d values for %d scripts", ErrUnexpectedReply, addr, len(found), len(shas))
+		}
+		for i, ok := range found {
+			if ok != 1 {
+				missing[addr] = append(missing[addr], scripts[i].Name)
+			}
+		}
+	}
+	return missing, nil
+}

@@ -1,0 +1,42 @@
+// Package standalone tests the engine on one real redis-server: every
+// algorithm, a hot key shared by two clients, a server killed and restarted
+// under load, a least-privilege ACL user, and eviction under maxmemory.
+package standalone
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/integration/internal/itest"
+	"github.com/smartlimit/smartlimit/internal/redistest"
+)
+
+func TestConformance(t *testing.T) {
+	rc := redistest.Start(t).Client(t)
+	itest.Conformance(t, func(t *testing.T) *smartlimit.Client { return itest.NewClient(t, rc) })
+}
+
+func TestHotKey(t *testing.T) {
+	srv := redistest.Start(t)
+	rc1, rc2 := srv.Client(t), srv.Client(t)
+	for _, a := range []smartlimit.Algorithm{smartlimit.GCRA, smartlimit.TokenBucket} {
+		t.Run(a.String(), func(t *testing.T) {
+			t.Parallel()
+			itest.HotKey(t, rc1, rc2, a, 3*time.Second)
+		})
+	}
+}
+
+func TestScriptsLoaded(t *testing.T) {
+	ctx := context.Background()
+	rc := redistest.Start(t).Client(t)
+	if err := smartlimit.LoadScripts(ctx, rc); err != nil {
+		t.Fatalf("LoadScripts: %v", err)
+	}
+	missing, err := smartlimit.MissingScripts(ctx, rc)
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("MissingScripts after LoadScripts = %v, %v; want none", missing, err)
+	}
+}

@@ -36,14 +36,14 @@ var scriptParts = [...]struct {
 	name  string
 	files []string
 }{
-	GCRA:                 {"gcra", []string{"gcra.lua"}},
-	TokenBucket:          {"token_bucket", []string{"token_bucket.lua"}},
+	GCRA:                 {"gcra", []string{"_bucket.lua", "gcra.lua"}},
+	TokenBucket:          {"token_bucket", []string{"_bucket.lua", "token_bucket.lua"}},
 	FixedWindow:          {"fixed_window", []string{"fixed_window.lua"}},
 	SlidingWindow:        {"sliding_window", []string{"sliding_window.lua"}},
 	SlidingWindowCounter: {"sliding_window_counter", []string{"sliding_window_counter.lua"}},
-	LeakyBucket:          {"leaky_bucket", []string{"gcra.lua", "leaky_bucket.lua"}},
+	LeakyBucket:          {"leaky_bucket", []string{"_bucket.lua", "gcra.lua", "leaky_bucket.lua"}},
 	Concurrency:          {"concurrency", []string{"concurrency.lua"}},
-	numAlgorithms: {"multi", []string{"gcra.lua", "token_bucket.lua", "fixed_window.lua", "sliding_window.lua",
+	numAlgorithms: {"multi", []string{"_bucket.lua", "gcra.lua", "token_bucket.lua", "fixed_window.lua", "sliding_window.lua",
 		"sliding_window_counter.lua", "leaky_bucket.lua", "concurrency.lua"}},
 }
 

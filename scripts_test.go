@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 1, "4b1a2e9b3e24793736f04e003f0f5ea8bffb45c7"},
-	{"token_bucket", 1, "86c8de46d69c7cf0c9bcac0673f1e75ea10becb4"},
-	{"fixed_window", 1, "0264c42398cdb48e0d0c5e9202358a12e91977cc"},
-	{"sliding_window", 1, "79494d39cdd4df3ff16fcdce2d3109e24dafbee1"},
-	{"sliding_window_counter", 1, "3571775a2287e96b8321129aee14168edb3a8934"},
-	{"leaky_bucket", 1, "f0e35b5f41f0ff88f3bb6369506fe68e3a02008a"},
-	{"concurrency", 1, "cdc39f764ff00de9834ceedffbfdad54554ffe46"},
-	{"multi", 1, "44842eae4477e5a5f385bed29e663357c59723a5"},
+	{"gcra", 1, "47921f2f8328d99ef75cdf980801da453b30b92e"},
+	{"token_bucket", 1, "5036f7bb3bef1be9849c9c6619c59e8e4ed6f13f"},
+	{"fixed_window", 1, "5fbad2e9af144ea3bed24b6173a7e1a3d89866e2"},
+	{"sliding_window", 1, "bcf4670850286f2f7d6184875844161806fda04e"},
+	{"sliding_window_counter", 1, "445a66c9c050152cefe28fa2e964c6619d62a946"},
+	{"leaky_bucket", 1, "854830e83f465d4335493e7af250e65cdf71f872"},
+	{"concurrency", 1, "55ab6580afef6e9897bf4cdc5beeccee45964dc2"},
+	{"multi", 1, "068e967ecaae641393ab26bdf1ef9eaa4f36b2a7"},
 }
 
 func TestManifest(t *testing.T) {

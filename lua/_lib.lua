@@ -1,63 +1,21 @@
--- smartlimit shared prelude: whole-number helpers and the algorithm table.
--- Every script is this file, one or more algorithm files and _run.lua,
--- joined in that order (see README.md). Numbers are doubles here, exact up to
--- 2^53; every value stays below that, and division goes through idiv so that
--- a quotient is never rounded up across an integer.
-local floor = math.floor
+-- smartlimit shared prelude. Every script is this file, its algorithm files
+-- and _run.lua, joined in that order (see README.md). The script body runs
+-- on every call, and each function it defines is a new closure each time,
+-- so helpers are few: they cost Redis CPU on every check.
+--
+-- Numbers are doubles, exact up to 2^53. The Go side (internal/algo) keeps
+-- every operand of a division at or below 2^52 and every divisor at or below
+-- 2^51, and under those bounds math.floor(a / b) and math.ceil(a / b) are
+-- the exact integer quotients: a quotient within 1/b of an integer is never
+-- rounded onto it. So plain floor and ceil give Go's integer division.
+--
+-- Stored state is whole numbers separated by spaces. A number handed to
+-- redis.call is written with %.17g, exact for integers below 2^53; never
+-- tostring() or .. a number, which real Redis prints with 14 digits.
+local floor, ceil = math.floor, math.ceil
 
-local function idiv(a, b)
-  local q = floor(a / b)
-  if q * b > a then
-    q = q - 1
-  elseif (q + 1) * b <= a then
-    q = q + 1
-  end
-  return q
-end
-
-local function ceildiv(a, b)
-  return idiv(a + b - 1, b)
-end
-
--- Milliseconds for PEXPIRE / SET PX, rounded up so a key never outlives its
--- meaning by less than it should: at expiry the state is back to full anyway.
-local function ms(us)
-  return ceildiv(us, 1000)
-end
-
--- ahead: ticks (1/R µs) by which the instant us + frac/R lies after now,
--- clamped to [0, cap]. A clock behind the state makes the limit stricter.
-local function ahead(it, us, frac, now)
-  local dd = us - now
-  if dd < 0 or (dd == 0 and frac <= 0) then
-    return 0
-  end
-  if dd > idiv(it.cap, it.R) then
-    return it.cap
-  end
-  local d = dd * it.R + frac
-  if d > it.cap then
-    return it.cap
-  end
-  return d
-end
-
--- bucket: decide cost n against a backlog of d ticks (0 = full bucket).
--- Returns the decision and the backlog after it.
-local function bucket(it, d, n, shaping)
-  local P, R, cap = it.P, it.R, it.cap
-  if n > it.B then
-    return {0, idiv(cap - d, P), ceildiv(d, R), -1, 0}, d
-  end
-  local nd = d + n * P
-  if nd > cap then
-    return {0, idiv(cap - d, P), ceildiv(d, R), ceildiv(nd - cap, R), 0}, d
-  end
-  local delay = 0
-  if shaping then
-    delay = ceildiv(d, R)
-  end
-  return {1, idiv(cap - nd, P), ceildiv(nd, R), 0, delay}, nd
-end
-
+-- ALG[code] = function(key, now, P, R, B, n, commit) decides cost n for one
+-- key and writes the new state only when commit is true and the request is
+-- allowed with n > 0. It returns allowed (1 or 0), remaining, reset_after,
+-- retry_after (-1 for never) and delay: whole numbers, durations in µs.
 local ALG = {}

@@ -1,43 +1,37 @@
 -- smartlimit:fixed_window v1
 -- Fixed window: one string key "window_start count". Windows are aligned to
--- multiples of the period since the Unix epoch.
-ALG[2] = {
-  load = function(key, now)
-    local v = redis.call('GET', key)
-    if not v then
-      return {0, 0}
+-- multiples of the period P (µs) since the Unix epoch; R units per window.
+ALG[2] = function(key, now, P, R, _, n, commit)
+  local ws, count = 0, 0
+  local v = redis.call('GET', key)
+  if v then
+    local sp = string.find(v, ' ', 1, true)
+    ws, count = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
+    if now < ws then
+      now = ws -- monotonic guard: never return to an earlier window
     end
-    local a, b = string.match(v, '^(%-?%d+) (%d+)$')
-    return {tonumber(a), tonumber(b)}
-  end,
-  step = function(s, it, now, n)
-    if now < s[1] then
-      now = s[1] -- monotonic guard: never return to an earlier window
-    end
-    local P, R = it.P, it.R
-    local ws = idiv(now, P) * P
-    local count = 0
-    if s[1] == ws then
-      count = s[2]
-    end
-    local e = ws + P - now
-    local reset = 0
-    if count > 0 then
-      reset = e
-    end
-    if n > R then
-      return {0, R - count, reset, -1, 0}, s
-    end
-    if count + n > R then
-      return {0, R - count, reset, e, 0}, s
-    end
-    count = count + n
-    if count > 0 then
-      reset = e
-    end
-    return {1, R - count, reset, 0, 0}, {ws, count}
-  end,
-  save = function(key, s, reset)
-    redis.call('SET', key, string.format('%d %d', s[1], s[2]), 'PX', ms(reset))
-  end,
-}
+  end
+  local cur = floor(now / P) * P
+  if ws ~= cur then
+    count = 0
+  end
+  local e = cur + P - now
+  local reset = 0
+  if count > 0 then
+    reset = e
+  end
+  if n > R then
+    return 0, R - count, reset, -1, 0
+  end
+  if count + n > R then
+    return 0, R - count, reset, e, 0
+  end
+  count = count + n
+  if count > 0 then
+    reset = e
+  end
+  if commit and n > 0 then
+    redis.call('SET', key, string.format('%d %d', cur, count), 'PX', ceil(reset / 1000))
+  end
+  return 1, R - count, reset, 0, 0
+end

@@ -1,23 +1,39 @@
 -- smartlimit:gcra v1
--- GCRA: one string key "tat_us frac", the theoretical arrival time as whole
--- microseconds plus frac ticks of 1/R µs. Absent key = full bucket.
-local function gcra(shaping)
-  return {
-    load = function(key, now)
-      local v = redis.call('GET', key)
-      if not v then
-        return {0, 0}
+-- GCRA: one string key holding the theoretical arrival time (TAT) as whole
+-- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
+-- full. shaping is true for the leaky bucket, which shares this code.
+local function gcra(key, now, P, R, B, n, commit, shaping)
+  B = tonumber(B)
+  local d = 0
+  local v = redis.call('GET', key)
+  if v then
+    local tat, frac = tonumber(v), 0
+    if not tat then
+      local sp = string.find(v, ' ', 1, true)
+      tat, frac = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
+    end
+    -- d: ticks by which the TAT lies after now, clamped to [0, cap]; a clock
+    -- behind the state makes the limit stricter, never looser.
+    local dd, cap = tat - now, B * P
+    if dd > floor(cap / R) then
+      d = cap
+    elseif dd > 0 or (dd == 0 and frac > 0) then
+      d = dd * R + frac
+      if d > cap then
+        d = cap
       end
-      local a, b = string.match(v, '^(%-?%d+) (%d+)$')
-      return {tonumber(a), tonumber(b)}
-    end,
-    step = function(s, it, now, n)
-      local dec, nd = bucket(it, ahead(it, s[1], s[2], now), n, shaping)
-      return dec, {now + idiv(nd, it.R), nd - idiv(nd, it.R) * it.R}
-    end,
-    save = function(key, s, reset)
-      redis.call('SET', key, string.format('%d %d', s[1], s[2]), 'PX', ms(reset))
-    end,
-  }
+    end
+  end
+  local ok, rem, reset, retry, delay, nd = bucket(d, P, R, B, n, shaping)
+  if commit and ok == 1 and n > 0 then
+    local us = floor(nd / R)
+    local frac = nd - us * R
+    if frac == 0 then
+      redis.call('SET', key, now + us, 'PX', ceil(reset / 1000))
+    else
+      redis.call('SET', key, string.format('%d %d', now + us, frac), 'PX', ceil(reset / 1000))
+    end
+  end
+  return ok, rem, reset, retry, delay
 end
-ALG[0] = gcra(false)
+ALG[0] = gcra

@@ -1,6 +1,8 @@
 -- smartlimit:leaky_bucket v1
--- Leaky bucket as a meter that shapes: the same state and arithmetic as GCRA
--- (the next free slot), but an admitted request is told how long to wait
--- (Delay) behind the queue, and capacity counts the request being served.
--- Requires gcra.lua's gcra() in the same script.
-ALG[5] = gcra(true)
+-- Leaky bucket as a meter that shapes: GCRA's state and arithmetic (the next
+-- free slot), but an admitted request is told how long to wait (delay)
+-- behind the queue, and capacity counts the request being served. Needs
+-- gcra.lua in the same script.
+ALG[5] = function(key, now, P, R, B, n, commit)
+  return gcra(key, now, P, R, B, n, commit, true)
+end

@@ -1,34 +1,29 @@
 -- smartlimit:token_bucket v1
 -- Token bucket: one string key "missing last_us", the ticks missing from a
--- full bucket as of the last update. Refills R ticks per microsecond, so it
--- decides exactly as GCRA; it stores tokens and a time instead of a TAT.
-ALG[1] = {
-  load = function(key, now)
-    local v = redis.call('GET', key)
-    if not v then
-      return {0, 0}
+-- full bucket as of the last update. It refills R ticks per µs, so it
+-- decides exactly as GCRA, but stores tokens and a time instead of a TAT.
+ALG[1] = function(key, now, P, R, B, n, commit)
+  B = tonumber(B)
+  local d, last = 0, 0
+  local v = redis.call('GET', key)
+  if v then
+    local sp = string.find(v, ' ', 1, true)
+    d, last = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
+    if now < last then
+      now = last -- monotonic guard: never refill backwards
     end
-    local a, b = string.match(v, '^(%d+) (%-?%d+)$')
-    return {tonumber(a), tonumber(b)}
-  end,
-  step = function(s, it, now, n)
-    if now < s[2] then
-      now = s[2] -- monotonic guard: never refill backwards
-    end
-    local el = now - s[2]
-    local d = s[1]
-    if el > idiv(it.cap, it.R) then
+    if now - last > floor(B * P / R) then
       d = 0
     else
-      d = d - el * it.R
+      d = d - (now - last) * R
       if d < 0 then
         d = 0
       end
     end
-    local dec, nd = bucket(it, d, n, false)
-    return dec, {nd, now}
-  end,
-  save = function(key, s, reset)
-    redis.call('SET', key, string.format('%d %d', s[1], s[2]), 'PX', ms(reset))
-  end,
-}
+  end
+  local ok, rem, reset, retry, delay, nd = bucket(d, P, R, B, n, false)
+  if commit and ok == 1 and n > 0 then
+    redis.call('SET', key, string.format('%d %d', nd, now), 'PX', ceil(reset / 1000))
+  end
+  return ok, rem, reset, retry, delay
+end

@@ -1,0 +1,201 @@
+package smartlimit_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/rueidis"
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/redistest"
+	"github.com/smartlimit/smartlimit/smartlimittest"
+)
+
+// Benchmarks on miniredis measure the client and the scripts' logic; the
+// Real ones measure against a redis-server that the benchmark starts, and
+// report Redis' own CPU time per check (redis-µs/check) from INFO
+// commandstats, which is what caps throughput on a shared machine.
+//
+//	go test -run '^$' -bench . -benchmem
+
+func BenchmarkAllowMiniredis(b *testing.B) {
+	s := smartlimittest.New(b)
+	l := smartlimit.PerSecond(1e9)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Client.Allow(ctx, "k", l); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAllowMany100Miniredis(b *testing.B) {
+	s := smartlimittest.New(b)
+	reqs := batch(100, smartlimit.PerSecond(1e9))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Client.AllowMany(ctx, reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/check")
+}
+
+func batch(n int, l smartlimit.Limit) []smartlimit.Request {
+	reqs := make([]smartlimit.Request, n)
+	for i := range reqs {
+		reqs[i] = smartlimit.Request{Key: "user" + strconv.Itoa(i), Limit: l, Cost: 1}
+	}
+	return reqs
+}
+
+// realRedis starts a redis-server for one benchmark and returns a client on
+// it, with command stats reset.
+func realRedis(b *testing.B) rueidis.Client {
+	rc := redistest.Start(b).Client(b)
+	if err := rc.Do(ctx, rc.B().ConfigResetstat().Build()).Error(); err != nil {
+		b.Fatal(err)
+	}
+	return rc
+}
+
+// reportRedisCPU reports Redis' CPU µs per check: the usec that INFO
+// commandstats counts for the script commands, over the checks made.
+func reportRedisCPU(b *testing.B, rc rueidis.Client, checks int) {
+	info, err := rc.Do(ctx, rc.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var usec float64
+	for line := range strings.SplitSeq(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for f := range strings.SplitSeq(stats, ",") {
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				usec += n
+			}
+		}
+	}
+	b.ReportMetric(usec/float64(checks), "redis-µs/check")
+	b.ReportMetric(float64(checks)/b.Elapsed().Seconds(), "checks/s")
+}
+
+// BenchmarkRealAllowParallel: Allow from many goroutines; rueidis pipelines
+// concurrent calls on one connection by itself.
+func BenchmarkRealAllowParallel(b *testing.B) {
+	rc := realRedis(b)
+	lim, _ := smartlimit.New(rc)
+	l := smartlimit.PerSecond(1e9)
+	b.SetParallelism(32) // 64 goroutines on 2 cores
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := lim.Allow(ctx, "user"+strconv.Itoa(i%1000), l); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	reportRedisCPU(b, rc, b.N)
+}
+
+// BenchmarkRealRawEvalshaParallel is the floor Allow is held to: rueidis
+// running a minimal script (one INCR) by EVALSHA from as many goroutines.
+func BenchmarkRealRawEvalshaParallel(b *testing.B) {
+	rc := realRedis(b)
+	script := rueidis.NewLuaScript("return redis.call('INCR', KEYS[1])")
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if err := script.Exec(ctx, rc, []string{"user" + strconv.Itoa(i%1000)}, nil).Error(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	reportRedisCPU(b, rc, b.N)
+}
+
+func BenchmarkRealAllow(b *testing.B) {
+	rc := realRedis(b)
+	lim, _ := smartlimit.New(rc)
+	l := smartlimit.PerSecond(1e9)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := lim.Allow(ctx, "user"+strconv.Itoa(i%1000), l); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRedisCPU(b, rc, b.N)
+}
+
+// BenchmarkRealAllowMany100: 100 keys, one round trip, one script call.
+func BenchmarkRealAllowMany100(b *testing.B) {
+	rc := realRedis(b)
+	lim, _ := smartlimit.New(rc)
+	reqs := batch(100, smartlimit.PerSecond(1e9))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := lim.AllowMany(ctx, reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRedisCPU(b, rc, b.N*100)
+}
+
+// BenchmarkRealPipelined100Evalsha is what AllowMany is compared with: the
+// same 100 GCRA checks as 100 EVALSHAs of the gcra script in one pipeline.
+func BenchmarkRealPipelined100Evalsha(b *testing.B) {
+	rc := realRedis(b)
+	if err := smartlimit.LoadScripts(ctx, rc); err != nil {
+		b.Fatal(err)
+	}
+	gcra, _ := smartlimit.ScriptFor(smartlimit.GCRA)
+	lim, _ := smartlimit.New(rc)
+	l := smartlimit.PerSecond(1e9)
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i], _ = lim.Key("user"+strconv.Itoa(i), l)
+	}
+	// The arguments AllowN sends for l: 1e9 per second reduces to P = 1
+	// tick per unit, R = 1000 ticks per µs.
+	args := []string{"0", "0", "0", "1", "1000", "1000000000", "1"}
+	cmds := make(rueidis.Commands, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range cmds {
+			cmds[i] = rc.B().Evalsha().Sha1(gcra.SHA1).Numkeys(1).Key(keys[i]).Arg(args...).Build()
+		}
+		for _, r := range rc.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportRedisCPU(b, rc, b.N*100)
+}
+
+// The key in BenchmarkRealPipelined100Evalsha must be the one AllowN uses,
+// and its arguments the ones AllowN sends, or the comparison is unfair.
+func TestPipelinedBenchmarkArgs(t *testing.T) {
+	s := smartlimittest.New(t)
+	l := smartlimit.PerSecond(1e9)
+	key, err := s.Client.Key("user0", l)
+	if want := "sl:{user0}:gcra:1000:1:1000000000:v1"; key != want || err != nil {
+		t.Fatalf("key %q, %v; want %q", key, err, want)
+	}
+}

@@ -109,7 +109,10 @@ func TestBadInputBeforeIO(t *testing.T) {
 		}, smartlimit.ErrInvalidLimit},
 		{"empty key", func() error { _, err := s.Client.Allow(ctx, "", ok); return err }, smartlimit.ErrInvalidKey},
 		{"brace key", func() error { _, err := s.Client.Allow(ctx, "a}b", ok); return err }, smartlimit.ErrInvalidKey},
-		{"long key", func() error { _, err := s.Client.Allow(ctx, strings.Repeat("k", smartlimit.MaxKeyLen+1), ok); return err }, smartlimit.ErrInvalidKey},
+		{"long key", func() error {
+			_, err := s.Client.Allow(ctx, strings.Repeat("k", smartlimit.MaxKeyLen+1), ok)
+			return err
+		}, smartlimit.ErrInvalidKey},
 		{"cost -1", func() error { _, err := s.Client.AllowN(ctx, "k", ok, -1); return err }, smartlimit.ErrInvalidCost},
 		{"lease cost 2", func() error {
 			_, err := s.Client.AllowN(ctx, "k", smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 5, Period: time.Second}, 2)

@@ -133,17 +133,24 @@ const (
 // argsPerItem is how many ARGV each item takes after the two header ARGV.
 const argsPerItem = 5
 
-// appendItem appends one item's ARGV: algorithm, P, R, burst (or lease ID),
-// cost.
-func appendItem(args []string, a Algorithm, p *algo.Params, third string, n int64) []string {
+// itemArgs are one item's ARGV but the cost, formatted once per limit.
+type itemArgs struct{ alg, p, r, b string }
+
+func formatItem(a Algorithm, p *algo.Params) itemArgs {
+	return itemArgs{strconv.Itoa(int(a)), strconv.FormatInt(p.P, 10), strconv.FormatInt(p.R, 10), strconv.FormatInt(p.Burst, 10)}
+}
+
+// appendItem appends one item's ARGV: algorithm, P, R, B (burst, or the
+// lease ID for Concurrency), cost.
+func appendItem(args []string, a Algorithm, it itemArgs, leaseID string, n int64) []string {
+	b := it.b
 	switch {
-	case third != "":
+	case leaseID != "":
+		b = leaseID
 	case a == Concurrency:
-		third = NewLeaseID() // a lease nobody can release: it expires
-	default:
-		third = strconv.FormatInt(p.Burst, 10)
+		b = NewLeaseID() // a lease nobody can release: it expires
 	}
-	return append(args, strconv.Itoa(int(a)), strconv.FormatInt(p.P, 10), strconv.FormatInt(p.R, 10), third, strconv.FormatInt(n, 10))
+	return append(args, it.alg, it.p, it.r, b, strconv.FormatInt(n, 10))
 }
 
 func (c *Client) nowArg() string {
@@ -244,7 +251,7 @@ func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id
 	keys := [1]string{c.redisKey(key, l.Algorithm, &p)}
 	var argv [2 + argsPerItem]string
 	args := append(argv[:0], c.nowArg(), mode)
-	args = appendItem(args, l.Algorithm, &p, id, n)
+	args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, &p), id, n)
 	vals, err := c.run(ctx, s, keys[:], args)
 	if err != nil {
 		return Result{}, err
@@ -279,7 +286,7 @@ func (c *Client) AllowAll(ctx context.Context, key string, n int64, limits ...Li
 			}
 		}
 		caps[i] = p.Burst
-		args = appendItem(args, l.Algorithm, &p, "", n)
+		args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, &p), "", n)
 	}
 	s := scripts[numAlgorithms]
 	vals, err := c.run(ctx, s, keys, args)
@@ -318,7 +325,7 @@ func (c *Client) release(ctx context.Context, ls *Lease) error {
 	s := scripts[Concurrency]
 	keys := [1]string{c.redisKey(ls.Key, Concurrency, &p)}
 	var argv [2 + argsPerItem]string
-	args := appendItem(append(argv[:0], c.nowArg(), modeRelease), Concurrency, &p, ls.ID, 0)
+	args := appendItem(append(argv[:0], c.nowArg(), modeRelease), Concurrency, formatItem(Concurrency, &p), ls.ID, 0)
 	_, err = c.run(ctx, s, keys[:], args)
 	return err
 }

@@ -99,6 +99,8 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 	var calls []*batchCall
 	open := map[uint16]*batchCall{} // the call being filled, per slot
 	now := c.nowArg()
+	var last Limit // batches mostly repeat one limit: format it once
+	var it itemArgs
 	for i, r := range reqs {
 		var slot uint16
 		if c.cluster {
@@ -113,7 +115,10 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 		a := r.Limit.Algorithm
 		bc.idx = append(bc.idx, i)
 		bc.keys = append(bc.keys, c.redisKey(r.Key, a, &params[i]))
-		bc.args = appendItem(bc.args, a, &params[i], "", r.Cost)
+		if i == 0 || r.Limit != last {
+			last, it = r.Limit, formatItem(a, &params[i])
+		}
+		bc.args = appendItem(bc.args, a, it, "", r.Cost)
 	}
 	return calls
 }

@@ -75,7 +75,7 @@ func splitAddrs(s string) []string {
 // (CLUSTER MEET). It returns when every node reports cluster_state:ok and
 // knows every primary. It returns ErrNoRedisServer when redis-server is not
 // on PATH. The caller must Close the cluster.
-func NewCluster(ctx context.Context, primaries int, extra ...string) (c *Cluster, err error) {
+func NewCluster(ctx context.Context, primaries int, extra ...string) (_ *Cluster, err error) {
 	if primaries < 1 || primaries > clusterSlots {
 		return nil, fmt.Errorf("redistest: a cluster of %d primaries", primaries)
 	}
@@ -87,11 +87,10 @@ func NewCluster(ctx context.Context, primaries int, extra ...string) (c *Cluster
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{dir: dir}
+	c := &Cluster{dir: dir}
 	defer func() {
 		if err != nil {
 			c.Close()
-			c = nil
 		}
 	}()
 	ports, err := clusterPorts(primaries)

@@ -321,6 +321,9 @@ func info(ctx context.Context, addr, section, field string) (string, error) {
 // InfoField returns the value of field in the text of an INFO or CLUSTER
 // INFO reply, or "" when it is not there.
 func InfoField(info, field string) string {
+	// Over RESP3, Redis 7 sends these replies as verbatim strings, which
+	// rueidis hands over with their "txt:" format prefix.
+	info = strings.TrimPrefix(info, "txt:")
 	for line := range strings.Lines(info) {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			return v

@@ -1,0 +1,732 @@
+// Package memfallback is smartlimit's in-process tier: the same algorithms
+// as the Lua scripts, over a sharded, bounded map in memory.
+//
+// It serves single-process services, tests and edge caches on its own, and
+// stands last behind Redis and MongoDB in a failover chain. It decides
+// exactly as the scripts do (both run smartlimit/internal/algo's integer
+// formulas), so a failover changes where state lives, not what a limit
+// means. Quick start:
+//
+//	s, _ := memfallback.New(memfallback.Options{})
+//	defer s.Close()
+//	r, err := s.AllowN(ctx, "alice", smartlimit.PerSecond(10), 1)
+//
+// Memory is bounded by Options.MaxKeys. Only entries that are back to their
+// full, unused state are ever dropped, so a flood of new keys cannot reset
+// the limit of a key that is over it; see Options.OnFull for what a new key
+// gets when there is no room.
+package memfallback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/algo"
+)
+
+// Defaults of the Options fields.
+const (
+	// DefaultShards is the default value of Options.Shards.
+	DefaultShards = 64
+	// DefaultMaxKeys is the default value of Options.MaxKeys.
+	DefaultMaxKeys = 1_000_000
+	// DefaultSweepInterval is the default value of Options.SweepInterval.
+	DefaultSweepInterval = 10 * time.Second
+	// DefaultLocalShare is the default value of Options.LocalShare: the
+	// whole limit.
+	DefaultLocalShare = 1.0
+)
+
+// evictSample is how many entries a full shard inspects for a replenished
+// one when a new key needs room. A bound, so that a flood of new keys
+// against a full shard costs each of them a fixed amount of work under the
+// lock instead of a scan of the shard; the janitor does the full sweeps.
+const evictSample = 32
+
+// ErrFull is returned, with Options.OnFull set to ErrorWhenFull, by a check
+// that would store a new key in a store that has no room for it: every
+// entry of the key's shard is still in use. Nothing was consumed.
+var ErrFull = errors.New("smartlimit: memfallback: store full (no replenished entry to evict)")
+
+// FullPolicy says what a check that needs room for a new key gets when the
+// store is full. Existing keys are never affected.
+type FullPolicy uint8
+
+const (
+	// DenyWhenFull, the zero FullPolicy, denies the request with a Result
+	// whose Allowed is false, Remaining 0, ResetAfter 0 and RetryAfter the
+	// sweep interval (when room may next appear); Limit and Tier are set
+	// as for any Result. Callers cannot tell it from an ordinary denial,
+	// which is the point: the store stays closed under a flood.
+	DenyWhenFull FullPolicy = iota
+	// ErrorWhenFull returns ErrFull instead, so that a caller (a failover
+	// coordinator, say) can decide for itself.
+	ErrorWhenFull
+)
+
+// Options configures a Store. The zero Options is ready to use: every zero
+// field means its default.
+type Options struct {
+	// Clock returns the time of every check. Default time.Now. Tests pass a
+	// settable clock. Time is taken in whole microseconds (UnixMicro).
+	Clock func() time.Time
+	// Shards is the number of independently locked parts of the map, rounded
+	// up to a power of two and lowered to at most MaxKeys. Default
+	// DefaultShards.
+	Shards int
+	// MaxKeys bounds the entries held (one per key and limit). Each shard
+	// holds MaxKeys/Shards, so a shard can be full before the store is.
+	// Default DefaultMaxKeys.
+	MaxKeys int
+	// OnFull is what a new key gets when its shard is full and holds no
+	// replenished entry to evict. Default DenyWhenFull.
+	OnFull FullPolicy
+	// SweepInterval is how often a background goroutine drops the entries
+	// that are back to their full state. Default DefaultSweepInterval; a
+	// negative value disables the janitor (Sweep can still be called).
+	SweepInterval time.Duration
+	// LocalShare is the fraction of every limit this store applies, in
+	// (0, 1]: with N replicas each falling back to its own memory, 1/N keeps
+	// the sum at the global limit. It scales Rate and Burst, each rounded
+	// down but never below 1 (a burst of 0 stays "equal to the rate");
+	// Period is kept. Default DefaultLocalShare (the whole limit).
+	LocalShare float64
+}
+
+// Store is the in-process limiter. It is safe for simultaneous use by
+// multiple goroutines. Create it with New and stop its janitor with Close.
+type Store struct {
+	clock    func() time.Time
+	shards   []shard
+	mask     uint64
+	shardCap int
+	onFull   FullPolicy
+	share    float64
+	fullWait time.Duration // RetryAfter of a DenyWhenFull denial
+	seed     maphash.Seed
+
+	// memo caches each Limit's validated, scaled Params, so that a warm
+	// check pays neither validation nor the GCD of NewParams. Direct
+	// mapped: a slot holds the last Limit that hashed to it.
+	memo [memoSlots]atomic.Pointer[memo]
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+const memoSlots = 256
+
+type memo struct {
+	l smartlimit.Limit
+	p algo.Params
+}
+
+// shard is one locked part of the map, padded to its own cache lines so
+// that two shards' locks never share one.
+type shard struct {
+	mu sync.Mutex
+	m  map[entryKey]*entry // requires mu
+	_  [48]byte
+}
+
+// entryKey identifies one state exactly as the Redis key does: the user
+// key, the algorithm and the limit's reduced constants. So 10/s and 20/2s
+// share state, and different limits on one key do not.
+type entryKey struct {
+	key   string
+	kind  algo.Kind
+	p, r  int64
+	burst int64
+}
+
+// entry is one key's state under one limit. Fixed-size algorithms use s;
+// SlidingWindow uses log and Concurrency leases.
+type entry struct {
+	p      algo.Params
+	s      algo.State
+	log    *algo.Log
+	leases *algo.Leases
+}
+
+var _ interface {
+	smartlimit.Limiter
+	smartlimit.Peeker
+	smartlimit.MultiLimiter
+	smartlimit.Leaser
+} = (*Store)(nil)
+
+// New returns a Store configured by opts, with its janitor running unless
+// opts.SweepInterval is negative.
+func New(opts Options) (*Store, error) {
+	switch {
+	case opts.Shards < 0:
+		return nil, fmt.Errorf("smartlimit: memfallback: Shards %d is negative", opts.Shards)
+	case opts.MaxKeys < 0:
+		return nil, fmt.Errorf("smartlimit: memfallback: MaxKeys %d is negative", opts.MaxKeys)
+	case opts.OnFull > ErrorWhenFull:
+		return nil, fmt.Errorf("smartlimit: memfallback: unknown OnFull policy %d", opts.OnFull)
+	case opts.LocalShare < 0 || opts.LocalShare > 1 || math.IsNaN(opts.LocalShare):
+		return nil, fmt.Errorf("smartlimit: memfallback: LocalShare %v is not in (0, 1]", opts.LocalShare)
+	}
+	s := &Store{clock: opts.Clock, onFull: opts.OnFull, share: opts.LocalShare, seed: maphash.MakeSeed()}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.share == 0 {
+		s.share = DefaultLocalShare
+	}
+	maxKeys, n := opts.MaxKeys, opts.Shards
+	if maxKeys == 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	if n == 0 {
+		n = DefaultShards
+	}
+	n = 1 << bits.Len(uint(n-1)) // a power of two, so a mask picks the shard
+	for n > 1 && n > maxKeys {
+		n /= 2
+	}
+	s.shards = make([]shard, n)
+	for i := range s.shards {
+		s.shards[i].m = make(map[entryKey]*entry)
+	}
+	s.mask = uint64(n - 1)
+	s.shardCap = maxKeys / n
+	every := opts.SweepInterval
+	if every == 0 {
+		every = DefaultSweepInterval
+	}
+	s.fullWait = every
+	if every < 0 {
+		s.fullWait = DefaultSweepInterval
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	if every > 0 {
+		go s.janitor(every)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+// Close stops the janitor and waits for it to return. The Store keeps
+// working after Close, without background sweeps. Close is idempotent and
+// always returns nil.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+func (s *Store) janitor(every time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.Sweep()
+		}
+	}
+}
+
+// Sweep drops every entry that is back to its full, unused state at the
+// clock's now, one shard at a time, and returns how many it dropped. The
+// janitor calls it every SweepInterval.
+func (s *Store) Sweep() int {
+	now := s.now()
+	dropped := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, e := range sh.m {
+			if e.expired(now) {
+				delete(sh.m, k)
+				dropped++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return dropped
+}
+
+// Len returns the number of entries held: one per key and limit in use.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+func (s *Store) now() int64 { return s.clock().UnixMicro() }
+
+func (s *Store) shard(key string) *shard {
+	return &s.shards[maphash.String(s.seed, key)&s.mask]
+}
+
+// params returns l's constants as this store applies them (scaled by
+// LocalShare). validated reports whether key, l and n were checked with
+// smartlimit.CheckRequest; when false, only l and the sign of n are known
+// good, and the caller checks the key before it creates state for it.
+func (s *Store) params(key string, l smartlimit.Limit, n int64) (p algo.Params, validated bool, err error) {
+	slot := &s.memo[memoIndex(l)]
+	if m := slot.Load(); m != nil && m.l == l && n >= 0 && (n <= 1 || l.Algorithm != smartlimit.Concurrency) {
+		return m.p, false, nil
+	}
+	if err := smartlimit.CheckRequest(key, l, n); err != nil {
+		return p, false, err
+	}
+	a := s.applied(l)
+	p, err = algo.NewParams(algo.Kind(a.Algorithm), a.Rate, a.Period.Microseconds(), a.Burst)
+	if err != nil {
+		return p, false, fmt.Errorf("smartlimit: memfallback: %v: %w", l, err) // CheckRequest accepted it: not expected
+	}
+	slot.Store(&memo{l: l, p: p})
+	return p, true, nil
+}
+
+func memoIndex(l smartlimit.Limit) uint64 {
+	h := uint64(l.Rate)*0x9e3779b97f4a7c15 ^ uint64(l.Period)*0xbf58476d1ce4e5b9 ^ uint64(l.Burst)*0x94d049bb133111eb ^ uint64(l.Algorithm)
+	return (h >> 32) % memoSlots
+}
+
+// applied returns l scaled by the store's LocalShare.
+func (s *Store) applied(l smartlimit.Limit) smartlimit.Limit {
+	if s.share == 1 {
+		return l
+	}
+	l.Rate = scale(l.Rate, s.share)
+	if l.Burst > 0 {
+		l.Burst = scale(l.Burst, s.share)
+	}
+	return l
+}
+
+// scale returns ⌊v·f⌋, but at least 1. The tiny addend keeps products that
+// are whole in exact arithmetic, like 98·(1/49), from landing just below
+// their value in floating point and being rounded down a whole unit.
+func scale(v int64, f float64) int64 {
+	return max(1, int64(math.Floor(float64(v)*f+1e-9)))
+}
+
+func keyOf(key string, p *algo.Params) entryKey {
+	return entryKey{key: key, kind: p.Kind, p: p.P, r: p.R, burst: p.Burst}
+}
+
+// step decides a request of cost n on e at now, as the scripts' step does,
+// and keeps the new state when it is allowed. id names the lease that a
+// Concurrency request acquires.
+func (e *entry) step(now, n int64, id string) algo.Decision {
+	switch e.p.Kind {
+	case algo.SlidingWindow:
+		if e.log == nil {
+			e.log = &algo.Log{}
+		}
+		return algo.StepSlidingWindow(&e.p, e.log, now, n)
+	case algo.Concurrency:
+		if e.leases == nil {
+			e.leases = &algo.Leases{}
+		}
+		return algo.StepConcurrency(&e.p, e.leases, now, n, id)
+	}
+	ns, d := algo.Step(&e.p, e.s, now, n)
+	e.s = ns // unchanged unless allowed with n > 0
+	return d
+}
+
+// undo takes back what step added for an allowed request of cost n: the
+// log entries or the lease it appended (the algo step functions append at
+// the end). Fixed-size states are never committed by try, so they need no
+// undo.
+func (e *entry) undo(n int64) {
+	switch e.p.Kind {
+	case algo.SlidingWindow:
+		e.log.T = e.log.T[:len(e.log.T)-int(n)]
+	case algo.Concurrency:
+		k := len(e.leases.ID) - int(n)
+		clear(e.leases.ID[k:])
+		e.leases.ID, e.leases.Deadline = e.leases.ID[:k], e.leases.Deadline[:k]
+	}
+}
+
+// try decides like step but, for fixed-size states, returns the new state
+// instead of keeping it; logs and leases are changed and must be undone
+// with undo if the decision is not kept.
+func (e *entry) try(now, n int64) (algo.State, algo.Decision) {
+	if e.p.Kind == algo.SlidingWindow || e.p.Kind == algo.Concurrency {
+		return e.s, e.step(now, n, "")
+	}
+	return algo.Step(&e.p, e.s, now, n)
+}
+
+// expired reports whether e is back to its full, unused state at now, so
+// that dropping it changes no decision. It prunes logs and leases.
+func (e *entry) expired(now int64) bool {
+	switch e.p.Kind {
+	case algo.SlidingWindow, algo.Concurrency:
+		return e.step(now, 0, "").ResetAfter == 0
+	}
+	return algo.Expired(&e.p, e.s, now)
+}
+
+func result(p *algo.Params, d algo.Decision) smartlimit.Result {
+	r := smartlimit.Result{
+		Allowed:    d.Allowed,
+		Limit:      p.Burst,
+		Remaining:  d.Remaining,
+		ResetAfter: time.Duration(d.ResetAfter) * time.Microsecond,
+		RetryAfter: time.Duration(d.RetryAfter) * time.Microsecond,
+		Delay:      time.Duration(d.Delay) * time.Microsecond,
+		Tier:       smartlimit.TierMemory,
+	}
+	if d.RetryAfter == algo.Never {
+		r.RetryAfter = smartlimit.Never
+	}
+	return r
+}
+
+// makeRoom reports whether sh can take need more entries, dropping
+// replenished entries among a bounded sample when it is full. Requires sh.mu
+// held.
+func (s *Store) makeRoom(sh *shard, now int64, need int) bool {
+	if len(sh.m)+need <= s.shardCap {
+		return true
+	}
+	seen := 0
+	for k, e := range sh.m { // map order is random: a fresh sample each time
+		if e.expired(now) {
+			delete(sh.m, k)
+		}
+		if seen++; seen == evictSample {
+			break
+		}
+	}
+	return len(sh.m)+need <= s.shardCap
+}
+
+// full returns the outcome of OnFull for a request under p.
+func (s *Store) full(p *algo.Params) (smartlimit.Result, error) {
+	if s.onFull == ErrorWhenFull {
+		return smartlimit.Result{}, ErrFull
+	}
+	return smartlimit.Result{Limit: p.Burst, RetryAfter: s.fullWait, Tier: smartlimit.TierMemory}, nil
+}
+
+// Allow is shorthand for AllowN(ctx, key, l, 1).
+func (s *Store) Allow(ctx context.Context, key string, l smartlimit.Limit) (smartlimit.Result, error) {
+	return s.AllowN(ctx, key, l, 1)
+}
+
+// AllowN reports whether n units may pass for key under l now, and consumes
+// them if so. n = 0 asks without consuming. A Concurrency limit acquires a
+// lease that only expires; use Acquire to be able to release it.
+func (s *Store) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return smartlimit.Result{}, err
+	}
+	return s.allow(key, l, n, "")
+}
+
+func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smartlimit.Result, error) {
+	p, validated, err := s.params(key, l, n)
+	if err != nil {
+		return smartlimit.Result{}, err
+	}
+	now := s.now()
+	k := keyOf(key, &p)
+	sh := s.shard(key)
+	sh.mu.Lock()
+	if e := sh.m[k]; e != nil {
+		d := e.step(now, n, id)
+		sh.mu.Unlock()
+		return result(&p, d), nil
+	}
+	if !validated {
+		if err := smartlimit.CheckRequest(key, l, n); err != nil {
+			sh.mu.Unlock()
+			return smartlimit.Result{}, err
+		}
+	}
+	e := &entry{p: p}
+	d := e.step(now, n, id)
+	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
+		if !s.makeRoom(sh, now, 1) {
+			sh.mu.Unlock()
+			return s.full(&p)
+		}
+		sh.m[k] = e
+	}
+	sh.mu.Unlock()
+	return result(&p, d), nil
+}
+
+// Peek returns key's state under l without consuming anything: Remaining
+// (and ResetAfter) is what is there now, and Allowed, RetryAfter and Delay
+// are those of a request of cost 1, as the scripts' peek mode reports them.
+func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return smartlimit.Result{}, err
+	}
+	p, validated, err := s.params(key, l, 1)
+	if err != nil {
+		return smartlimit.Result{}, err
+	}
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[keyOf(key, &p)]
+	if e == nil {
+		if !validated {
+			if err := smartlimit.CheckRequest(key, l, 1); err != nil {
+				return smartlimit.Result{}, err
+			}
+		}
+		e = &entry{p: p}
+	}
+	_, d0 := e.try(now, 0)
+	_, d := e.try(now, 1)
+	if d.Allowed {
+		e.undo(1)
+	}
+	d.Remaining, d.ResetAfter = d0.Remaining, d0.ResetAfter
+	return result(&p, d), nil
+}
+
+// Wait blocks until one unit passes for key under l, or ctx ends; see
+// smartlimit.WaitN.
+func (s *Store) Wait(ctx context.Context, key string, l smartlimit.Limit) error {
+	return smartlimit.WaitN(ctx, s, key, l, 1)
+}
+
+// WaitN blocks until n units pass for key under l, consuming them, or ctx
+// ends; see smartlimit.WaitN. Waiting uses real timers, not Options.Clock.
+func (s *Store) WaitN(ctx context.Context, key string, l smartlimit.Limit, n int64) error {
+	return smartlimit.WaitN(ctx, s, key, l, n)
+}
+
+// AllowMany decides each request as AllowN would, in request order, and
+// returns the results in that order. Bad input in any request is an
+// *InputError before anything is decided. With OnFull set to ErrorWhenFull,
+// items that found no room fail with ErrFull in a *smartlimit.BatchError and
+// the other results are valid.
+func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range reqs {
+		if err := smartlimit.CheckRequest(r.Key, r.Limit, r.Cost); err != nil {
+			return nil, fmt.Errorf("smartlimit: request %d: %w", i, err)
+		}
+	}
+	out := make([]smartlimit.Result, len(reqs))
+	var errs []error
+	for i, r := range reqs {
+		res, err := s.allow(r.Key, r.Limit, r.Cost, "")
+		if err != nil {
+			if errs == nil {
+				errs = make([]error, len(reqs))
+			}
+			errs[i] = err
+		}
+		out[i] = res
+	}
+	if errs != nil {
+		return out, &smartlimit.BatchError{Errs: errs}
+	}
+	return out, nil
+}
+
+// multiItem is one limit of an AllowAll call.
+type multiItem struct {
+	k   entryKey
+	p   algo.Params
+	e   *entry // nil: no state yet
+	tmp entry  // the zero state for a key without one
+	ns  algo.State
+	d   algo.Decision
+}
+
+// AllowAll consumes n units for key under every limit in limits, or under
+// none of them when any denies, atomically: for example 10/s and 1000/day
+// together. The limits must differ and must not be Concurrency limits. The
+// Result is the binding one, as smartlimit.Combine describes; the limits
+// that would have allowed report Allowed false with what is still there.
+func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) (smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return smartlimit.Result{}, err
+	}
+	if len(limits) == 0 {
+		return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+	}
+	var buf [4]multiItem
+	items := buf[:0]
+	if len(limits) > len(buf) {
+		items = make([]multiItem, 0, len(limits))
+	}
+	for _, l := range limits {
+		if err := smartlimit.CheckRequest(key, l, n); err != nil {
+			return smartlimit.Result{}, err
+		}
+		if l.Algorithm == smartlimit.Concurrency {
+			return smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+		}
+		p, _, err := s.params(key, l, n)
+		if err != nil {
+			return smartlimit.Result{}, err
+		}
+		k := keyOf(key, &p)
+		for _, it := range items {
+			if it.k == k {
+				return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
+			}
+		}
+		items = append(items, multiItem{k: k, p: p})
+	}
+
+	now := s.now()
+	sh := s.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	all := true
+	for i := range items {
+		it := &items[i]
+		it.e = sh.m[it.k]
+		e := it.e
+		if e == nil {
+			it.tmp.p = it.p
+			e = &it.tmp
+		}
+		it.ns, it.d = e.try(now, n)
+		all = all && it.d.Allowed
+	}
+	if all && n > 0 {
+		fresh := 0
+		for i := range items {
+			if items[i].e == nil {
+				fresh++
+			}
+		}
+		if fresh > 0 && !s.makeRoom(sh, now, fresh) {
+			undoAll(items, n)
+			return s.full(&items[0].p)
+		}
+	}
+	var rbuf [4]smartlimit.Result
+	rs := rbuf[:0]
+	if len(items) > len(rbuf) {
+		rs = make([]smartlimit.Result, 0, len(items))
+	}
+	for i := range items {
+		it := &items[i]
+		if it.d.Allowed && n > 0 {
+			if all {
+				if it.e == nil {
+					e := it.tmp // a copy on the heap, for the map
+					it.e = &e
+					sh.m[it.k] = it.e
+				}
+				it.e.s = it.ns
+			} else {
+				// Nothing is charged: report what is there, with no retry
+				// of its own, as the scripts do.
+				e := it.e
+				if e == nil {
+					e = &it.tmp
+				}
+				e.undo(n)
+				_, d0 := e.try(now, 0)
+				it.d.Allowed, it.d.Remaining, it.d.ResetAfter = false, d0.Remaining, d0.ResetAfter
+			}
+		}
+		rs = append(rs, result(&it.p, it.d))
+	}
+	return smartlimit.Combine(rs), nil
+}
+
+// undoAll takes back every allowed item's appended log entries.
+func undoAll(items []multiItem, n int64) {
+	for i := range items {
+		it := &items[i]
+		if !it.d.Allowed {
+			continue
+		}
+		if it.e != nil {
+			it.e.undo(n)
+		} else {
+			it.tmp.undo(n)
+		}
+	}
+}
+
+// Acquire takes a lease for key under l, which must be a Concurrency limit.
+// When the Result is not Allowed the lease is nil. Release the lease when
+// the work is done; otherwise it expires after l.Period.
+func (s *Store) Acquire(ctx context.Context, key string, l smartlimit.Limit) (*smartlimit.Lease, smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, smartlimit.Result{}, err
+	}
+	if l.Algorithm != smartlimit.Concurrency {
+		return nil, smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}
+	}
+	id := smartlimit.NewLeaseID()
+	r, err := s.allow(key, l, 1, id)
+	if err != nil || !r.Allowed {
+		return nil, r, err
+	}
+	return smartlimit.NewLease(key, l, id, s.release), r, nil
+}
+
+func (s *Store) release(ctx context.Context, ls *smartlimit.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, _, err := s.params(ls.Key, ls.Limit, 0)
+	if err != nil {
+		return err
+	}
+	if ls.ID == "" {
+		return nil // AllowN's anonymous leases are stored without an ID and cannot be released
+	}
+	sh := s.shard(ls.Key)
+	sh.mu.Lock()
+	if e := sh.m[keyOf(ls.Key, &p)]; e != nil && e.leases != nil {
+		e.leases.Release(ls.ID)
+	}
+	sh.mu.Unlock()
+	return nil
+}
+
+// Reset forgets key's state under l: the next check finds a full limit.
+func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := smartlimit.CheckRequest(key, l, 0); err != nil {
+		return err
+	}
+	p, _, err := s.params(key, l, 0)
+	if err != nil {
+		return err
+	}
+	sh := s.shard(key)
+	sh.mu.Lock()
+	delete(sh.m, keyOf(key, &p))
+	sh.mu.Unlock()
+	return nil
+}

@@ -409,3 +409,34 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 		t.Errorf("gcra script given fixed_window: err = %v", err)
 	}
 }
+
+func TestWait(t *testing.T) {
+	s := smartlimittest.New(t)
+	// Wait sleeps in real time, while miniredis' TIME stands still: use the
+	// client's clock.
+	l := smartlimit.Limit{Rate: 1, Period: 50 * time.Millisecond}
+	c, err := smartlimit.New(s.Redis, smartlimit.WithClientClock(nil), smartlimit.WithPrefix("wait"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.Wait(ctx, "k", l); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(ctx, "k", l); err != nil {
+		t.Fatal(err)
+	}
+	// A lower bound only: the second unit cannot pass sooner than 50ms after
+	// the first, however slow the machine.
+	if waited := time.Since(start); waited < 49*time.Millisecond {
+		t.Errorf("two Waits returned after %v; the limit allows one per 50ms", waited)
+	}
+	short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	defer cancel()
+	if err := c.Wait(short, "k", l); !errors.Is(err, smartlimit.ErrWouldExceedDeadline) {
+		t.Errorf("Wait with a 5ms deadline = %v, want ErrWouldExceedDeadline", err)
+	}
+	if err := smartlimit.WaitN(ctx, c, "k", l, 2); !errors.Is(err, smartlimit.ErrNeverAllowed) {
+		t.Errorf("WaitN(2) on burst 1 = %v, want ErrNeverAllowed", err)
+	}
+}

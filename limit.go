@@ -432,35 +432,42 @@ func Wait(ctx context.Context, lim Limiter, key string, l Limit) error {
 
 // WaitN blocks until n units pass for key under l on lim, consuming them,
 // or until ctx ends. It returns ErrNeverAllowed when n exceeds the limit's
-// capacity and ErrWouldExceedDeadline, without waiting, when the wait would
-// outlast ctx's deadline. For LeakyBucket it also waits out the Delay.
+// capacity, and ErrWouldExceedDeadline, without waiting, when the request
+// could not pass before ctx's deadline. For LeakyBucket it then waits out
+// the Delay it was given; the slot is taken even if ctx ends during that
+// wait.
 func WaitN(ctx context.Context, lim Limiter, key string, l Limit, n int64) error {
 	for {
 		r, err := lim.AllowN(ctx, key, l, n)
 		if err != nil {
 			return err
 		}
-		wait := r.Delay
-		if !r.Allowed {
-			if r.RetryAfter == Never {
-				return ErrNeverAllowed
-			}
-			wait = r.RetryAfter
-		}
-		if wait > 0 {
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
-				return ErrWouldExceedDeadline
-			}
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
 		if r.Allowed {
-			return nil
+			return sleep(ctx, r.Delay)
 		}
+		if r.RetryAfter == Never {
+			return ErrNeverAllowed
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < r.RetryAfter {
+			return ErrWouldExceedDeadline
+		}
+		if err := sleep(ctx, r.RetryAfter); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits d or until ctx ends, returning ctx.Err() in that case.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

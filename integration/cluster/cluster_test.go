@@ -239,3 +239,8 @@ func TestScriptFlushUnderTraffic(t *testing.T) {
 		}
 	}
 }
+
+func TestLeastPrivilege(t *testing.T) {
+	cl := cluster.Get(t)
+	itest.LeastPrivilege(t, cl.Client(t), cl.Option(), slices.Concat(itest.ACLCommands, itest.ACLClusterCommands))
+}

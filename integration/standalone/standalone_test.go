@@ -40,3 +40,8 @@ func TestScriptsLoaded(t *testing.T) {
 		t.Fatalf("MissingScripts after LoadScripts = %v, %v; want none", missing, err)
 	}
 }
+
+func TestLeastPrivilege(t *testing.T) {
+	srv := redistest.Start(t)
+	itest.LeastPrivilege(t, srv.Client(t), srv.Option(), itest.ACLCommands)
+}

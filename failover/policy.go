@@ -87,3 +87,15 @@ func openResult(l smartlimit.Limit, n int64) smartlimit.Result {
 func (c *Coordinator) closedResult(l smartlimit.Limit) smartlimit.Result {
 	return smartlimit.Result{Limit: l.Capacity(), RetryAfter: c.retryAfter, ResetAfter: c.retryAfter, Tier: smartlimit.TierFailClosed}
 }
+
+// PolicyByLimit returns an Options.Policy that looks each limit up in m
+// and returns def for limits not in it. m is read, never written: do not
+// change it while the Coordinator runs.
+func PolicyByLimit(m map[smartlimit.Limit]Policy, def Policy) func(key string, l smartlimit.Limit) Policy {
+	return func(_ string, l smartlimit.Limit) Policy {
+		if p, ok := m[l]; ok {
+			return p
+		}
+		return def
+	}
+}

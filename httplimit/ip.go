@@ -1,0 +1,335 @@
+package httplimit
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Default prefix lengths that addresses are grouped by (see IPOptions).
+const (
+	// DefaultIPv4Prefix is the default value of IPOptions.IPv4Prefix: every
+	// IPv4 address is its own key.
+	DefaultIPv4Prefix = 32
+	// DefaultIPv6Prefix is the default value of IPOptions.IPv6Prefix. A /64
+	// is the smallest network a site is normally assigned, so one client
+	// can hold billions of addresses inside it: keying single IPv6
+	// addresses would let it pick a fresh key per request.
+	DefaultIPv6Prefix = 64
+)
+
+// Proxy headers that IPOptions.Headers may name.
+const (
+	HeaderForwarded     = "Forwarded"       // RFC 7239
+	HeaderXForwardedFor = "X-Forwarded-For" // de facto
+	HeaderXRealIP       = "X-Real-Ip"       // nginx; canonical form of X-Real-IP
+)
+
+// maxHops bounds how many entries of a proxy header are examined, so that a
+// header of any length costs bounded work. No real chain of trusted proxies
+// is this long.
+const maxHops = 64
+
+// IPOptions configures an IPKeyer. The zero value keys the peer address
+// (RemoteAddr), IPv6 grouped by /64.
+type IPOptions struct {
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the server. Proxy headers are read only when the peer is in one of
+	// them, and only as far back as the chain of trusted hops goes: the
+	// client address is the rightmost entry that is not a trusted proxy. A
+	// header sent by an untrusted peer is never read. Empty (the default)
+	// means the peer address is the client address.
+	TrustedProxies []netip.Prefix
+	// Headers are the proxy headers consulted, in order; the first one
+	// present on the request is used and the others are ignored. Name only
+	// the headers your proxies set: a proxy that passes a client's
+	// Forwarded header through unchanged while it sets X-Forwarded-For
+	// would let that client choose its address. The default is
+	// HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP.
+	Headers []string
+	// IPv4Prefix is the prefix length IPv4 addresses are grouped by; 0
+	// means DefaultIPv4Prefix.
+	IPv4Prefix int
+	// IPv6Prefix is the prefix length IPv6 addresses are grouped by; 0
+	// means DefaultIPv6Prefix. Use 128 to key single addresses.
+	IPv6Prefix int
+}
+
+// IPKeyer finds a request's client address and turns it into a key. It is
+// safe for simultaneous use by multiple goroutines.
+type IPKeyer struct {
+	trusted []netip.Prefix
+	headers []string
+	v4, v6  int
+}
+
+// NewIPKeyer returns an IPKeyer for opts, or an error when a prefix length
+// is out of range or a header is not one it can parse.
+func NewIPKeyer(opts IPOptions) (*IPKeyer, error) {
+	k := &IPKeyer{v4: opts.IPv4Prefix, v6: opts.IPv6Prefix}
+	if k.v4 == 0 {
+		k.v4 = DefaultIPv4Prefix
+	}
+	if k.v6 == 0 {
+		k.v6 = DefaultIPv6Prefix
+	}
+	if k.v4 < 1 || k.v4 > 32 {
+		return nil, fmt.Errorf("httplimit: IPv4Prefix %d out of range 1..32", opts.IPv4Prefix)
+	}
+	if k.v6 < 1 || k.v6 > 128 {
+		return nil, fmt.Errorf("httplimit: IPv6Prefix %d out of range 1..128", opts.IPv6Prefix)
+	}
+	for _, p := range opts.TrustedProxies {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("httplimit: invalid trusted proxy prefix %v", p)
+		}
+		k.trusted = append(k.trusted, p.Masked())
+	}
+	hs := opts.Headers
+	if len(hs) == 0 {
+		hs = []string{HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP}
+	}
+	for _, h := range hs {
+		c := http.CanonicalHeaderKey(h)
+		switch c {
+		case HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP:
+		default:
+			return nil, fmt.Errorf("httplimit: unsupported proxy header %q (want Forwarded, X-Forwarded-For or X-Real-IP)", h)
+		}
+		k.headers = append(k.headers, c)
+	}
+	return k, nil
+}
+
+// Key is a KeyFunc: it returns "ip:" and the client address, grouped by
+// the configured prefix length ("ip:192.0.2.1", "ip:2001:db8:1:2::/64").
+func (k *IPKeyer) Key(r *http.Request) (string, error) {
+	peer, err := PeerAddr(r)
+	if err != nil {
+		return "", err
+	}
+	return k.AddrKey(k.ClientAddr(peer, r.Header.Values)), nil
+}
+
+// In returns a function, usable as Options.Exempt, that reports whether a
+// request's client address is in one of prefixes.
+func (k *IPKeyer) In(prefixes ...netip.Prefix) func(*http.Request) bool {
+	ps := make([]netip.Prefix, len(prefixes))
+	for i, p := range prefixes {
+		ps[i] = p.Masked()
+	}
+	return func(r *http.Request) bool {
+		peer, err := PeerAddr(r)
+		if err != nil {
+			return false
+		}
+		return contains(ps, k.ClientAddr(peer, r.Header.Values))
+	}
+}
+
+// AddrKey returns the key of addr: "ip:" and the address, or its network
+// when the prefix length for its family is shorter than the address.
+func (k *IPKeyer) AddrKey(addr netip.Addr) string { return addrKey(addr, k.v4, k.v6) }
+
+func addrKey(addr netip.Addr, v4, v6 int) string {
+	bits := v6
+	if addr.Is4() {
+		bits = v4
+	}
+	if bits == addr.BitLen() {
+		return "ip:" + addr.String()
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil { // only for the zero Addr, which ClientAddr never returns
+		return "ip:invalid"
+	}
+	return "ip:" + p.String()
+}
+
+// ClientAddr returns the client address of a request that came from peer
+// with the headers that values returns (http.Header.Values, or a gRPC
+// metadata.MD's Get). It walks the first configured proxy header present
+// from the right while the hop is a trusted proxy, and stops at an entry it
+// cannot parse, returning the trusted hop that reported it.
+func (k *IPKeyer) ClientAddr(peer netip.Addr, values func(name string) []string) netip.Addr {
+	peer = peer.Unmap().WithZone("")
+	if len(k.trusted) == 0 || !contains(k.trusted, peer) {
+		return peer
+	}
+	for _, h := range k.headers {
+		lines := values(h)
+		if len(lines) == 0 {
+			continue
+		}
+		if h == HeaderXRealIP {
+			// One value, set by the proxy; the last line is the nearest.
+			if a, ok := parseNode(strings.TrimSpace(lines[len(lines)-1])); ok {
+				return a
+			}
+			return peer
+		}
+		return k.walk(peer, lines, h == HeaderForwarded)
+	}
+	return peer
+}
+
+// walk scans hops from the right, starting after peer, a trusted proxy.
+func (k *IPKeyer) walk(peer netip.Addr, lines []string, forwarded bool) netip.Addr {
+	addr, hops := peer, 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
+		for line != "" {
+			var elem string
+			if forwarded {
+				line, elem = lastForwardedElement(line)
+				if strings.TrimSpace(elem) == "" {
+					continue // empty list members are allowed and mean nothing
+				}
+				elem = forwardedFor(elem)
+			} else {
+				j := strings.LastIndexByte(line, ',')
+				line, elem = line[:max(j, 0)], line[j+1:]
+			}
+			elem = strings.TrimSpace(elem)
+			if hops++; hops > maxHops {
+				return addr
+			}
+			a, ok := parseNode(elem)
+			if !ok {
+				return addr
+			}
+			addr = a
+			if !contains(k.trusted, addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+// lastForwardedElement splits s, a Forwarded field value, into everything
+// before its last element and that element, honouring quoted strings.
+func lastForwardedElement(s string) (rest, elem string) {
+	// Scan forward to find the last comma outside quotes: commas inside a
+	// quoted string (rare, but legal) must not split an element.
+	last, quoted := -1, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			last = i
+		}
+	}
+	if last < 0 {
+		return "", s
+	}
+	return s[:last], s[last+1:]
+}
+
+// forwardedFor returns the value of the "for" parameter of a Forwarded
+// element (for=192.0.2.60;proto=http), unquoted, or "" when it has none.
+func forwardedFor(elem string) string {
+	for elem != "" {
+		var pair string
+		pair, elem = cutUnquoted(elem, ';')
+		name, value, ok := strings.Cut(pair, "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "for") {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+			value = strings.ReplaceAll(value[1:len(value)-1], `\`, "")
+		}
+		if value == "" {
+			return "invalid" // present but empty: stop the walk here
+		}
+		return value
+	}
+	return "invalid" // an element without for= says nothing about the client
+}
+
+// cutUnquoted cuts s around the first sep outside a quoted string.
+func cutUnquoted(s string, sep byte) (before, after string) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == sep && !quoted:
+			return s[:i], s[i+1:]
+		}
+	}
+	return s, ""
+}
+
+// parseNode parses one hop: an IP address, optionally with a port
+// ("192.0.2.1:80", "[2001:db8::1]:80") or in brackets ("[2001:db8::1]").
+// Obfuscated identifiers and "unknown" (RFC 7239) are not addresses.
+func parseNode(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil && a.Is6() {
+			return a.Unmap().WithZone(""), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func contains(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// errNoPeer is wrapped by PeerAddr's errors.
+var errNoPeer = errors.New("no peer address")
+
+// PeerAddr returns the address of the peer that sent r, from r.RemoteAddr.
+// It fails (with an error matching ErrNoKey) when RemoteAddr holds no IP
+// address, as for a server on a Unix socket.
+func PeerAddr(r *http.Request) (netip.Addr, error) {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().WithZone(""), nil
+	}
+	if a, ok := parseNode(r.RemoteAddr); ok {
+		return a, nil
+	}
+	return netip.Addr{}, fmt.Errorf("%w: RemoteAddr %q: %w", ErrNoKey, r.RemoteAddr, errNoPeer)
+}
+
+// RemoteIP is a KeyFunc that keys the peer address (RemoteAddr), IPv4
+// addresses singly and IPv6 addresses by their /64. It ignores every proxy
+// header; behind a reverse proxy use ClientIP.
+func RemoteIP(r *http.Request) (string, error) {
+	peer, err := PeerAddr(r)
+	if err != nil {
+		return "", err
+	}
+	return addrKey(peer, DefaultIPv4Prefix, DefaultIPv6Prefix), nil
+}
+
+// ClientIP returns a KeyFunc that keys the client address as opts trusts
+// it; see IPOptions and IPKeyer.ClientAddr. It is shorthand for
+// NewIPKeyer(opts) and its Key method.
+func ClientIP(opts IPOptions) (KeyFunc, error) {
+	k, err := NewIPKeyer(opts)
+	if err != nil {
+		return nil, err
+	}
+	return k.Key, nil
+}

@@ -1,0 +1,270 @@
+package httplimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// KeyFunc returns the key a request is limited under: the client, user,
+// tenant or route that shares one quota. Keys from the functions of this
+// package carry a kind prefix ("ip:", "user:", "apikey:" ...) so that keys
+// of different kinds never collide. A KeyFunc returns an error matching
+// ErrNoKey when the request lacks what it keys on (no such header, no
+// authenticated user); First falls back on such errors.
+//
+// The middleware passes every key through SafeKey, so a KeyFunc may return
+// raw request data.
+type KeyFunc func(r *http.Request) (string, error)
+
+// ErrNoKey means a request lacks what a KeyFunc keys on: the header,
+// cookie or query parameter is absent, no user is authenticated, or the
+// peer address is not an IP address. The middleware answers such requests
+// with 400 Bad Request unless Options.ErrorHandler says otherwise.
+var ErrNoKey = errors.New("httplimit: request has no rate limit key")
+
+// MaxKeyLen is the longest key the middleware passes to the limiter, in
+// bytes. SafeKey shortens longer keys. It is well below
+// smartlimit.MaxKeyLen so that the Redis key around it stays small.
+const MaxKeyLen = 256
+
+// SafeKey returns key in a form that is safe inside a Redis key: '%' and
+// every byte that is not printable ASCII, and '{', '}' and space (which
+// would change the Redis Cluster hash tag or split a command line when
+// printed), are percent-encoded, and a result longer than MaxKeyLen is
+// replaced by its first bytes and a SHA-256 of the whole. SafeKey is
+// injective up to SHA-256 collisions: distinct keys stay distinct.
+func SafeKey(key string) string {
+	n := 0
+	for i := 0; i < len(key); i++ {
+		if unsafeByte(key[i]) {
+			n++
+		}
+	}
+	if n == 0 && len(key) <= MaxKeyLen {
+		return key // the common case: no copy
+	}
+	var b strings.Builder
+	b.Grow(len(key) + 2*n)
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if unsafeByte(c) {
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	s := b.String()
+	if len(s) <= MaxKeyLen {
+		return s
+	}
+	// Keep a readable head for operators and make the tail unique.
+	sum := sha256.Sum256([]byte(key))
+	const tail = 1 + 43 // '~' and the unpadded base64 of 32 bytes
+	return s[:MaxKeyLen-tail] + "~" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+func unsafeByte(c byte) bool {
+	return c <= ' ' || c >= 0x7f || c == '%' || c == '{' || c == '}' || c == '~'
+}
+
+// hashed returns the unpadded base64url SHA-256 of s, for secrets that
+// must not appear in Redis keys.
+func hashed(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func noKey(what string) error {
+	return &keyError{what: what}
+}
+
+// keyError is ErrNoKey with what was missing.
+type keyError struct{ what string }
+
+func (e *keyError) Error() string { return ErrNoKey.Error() + ": no " + e.what }
+func (e *keyError) Unwrap() error { return ErrNoKey }
+
+// Header returns a KeyFunc that keys the first value of the request header
+// name: "header:NAME=VALUE". A request without it fails with ErrNoKey.
+func Header(name string) KeyFunc {
+	name = http.CanonicalHeaderKey(name)
+	prefix := "header:" + name + "="
+	return func(r *http.Request) (string, error) {
+		v := r.Header.Get(name)
+		if v == "" {
+			return "", noKey("header " + name)
+		}
+		return prefix + v, nil
+	}
+}
+
+// Query returns a KeyFunc that keys the query parameter name:
+// "query:NAME=VALUE". A request without it fails with ErrNoKey.
+func Query(name string) KeyFunc {
+	prefix := "query:" + name + "="
+	return func(r *http.Request) (string, error) {
+		v := r.URL.Query().Get(name)
+		if v == "" {
+			return "", noKey("query parameter " + name)
+		}
+		return prefix + v, nil
+	}
+}
+
+// Cookie returns a KeyFunc that keys the value of the cookie name:
+// "cookie:NAME=VALUE". A request without it fails with ErrNoKey. Use it for
+// session identifiers, not for secrets: the value ends up in a Redis key
+// (hash it in a KeyFunc of your own otherwise, as APIKey does).
+func Cookie(name string) KeyFunc {
+	prefix := "cookie:" + name + "="
+	return func(r *http.Request) (string, error) {
+		c, err := r.Cookie(name)
+		if err != nil || c.Value == "" {
+			return "", noKey("cookie " + name)
+		}
+		return prefix + c.Value, nil
+	}
+}
+
+// Path is a KeyFunc that keys the request path: "path:/items/42". Every
+// distinct path is its own key; to limit a route, whatever its parameters,
+// use MethodAndPattern.
+func Path(r *http.Request) (string, error) {
+	return "path:" + r.URL.Path, nil
+}
+
+// Host is a KeyFunc that keys the Host the request was sent to, lowercased:
+// "host:example.com".
+func Host(r *http.Request) (string, error) {
+	if r.Host == "" {
+		return "", noKey("host")
+	}
+	return "host:" + strings.ToLower(r.Host), nil
+}
+
+// MethodAndPattern is a KeyFunc that keys the route that matched the
+// request: the method and the http.ServeMux pattern in r.Pattern, as in
+// "route:GET /items/{id}". r.Pattern is set by the mux before it calls the
+// route's handler, so this works for middleware that wraps one route's
+// handler; for middleware that wraps a whole mux use MuxPattern. A request
+// without a pattern fails with ErrNoKey.
+func MethodAndPattern(r *http.Request) (string, error) {
+	if r.Pattern == "" {
+		return "", noKey("route pattern (wrap the route's handler, or use MuxPattern)")
+	}
+	return routeKey(r.Method, r.Pattern), nil
+}
+
+// MuxPattern returns a KeyFunc that keys the route mux would choose for the
+// request, for middleware that wraps the whole mux: "route:GET /items/{id}".
+// Requests that match no route share the key "route:unmatched".
+func MuxPattern(mux *http.ServeMux) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		_, pattern := mux.Handler(r)
+		if pattern == "" {
+			return "route:unmatched", nil
+		}
+		return routeKey(r.Method, pattern), nil
+	}
+}
+
+// routeKey prefixes pattern with method unless the pattern names one
+// ("GET /items/{id}").
+func routeKey(method, pattern string) string {
+	if i := strings.IndexAny(pattern, " \t"); i > 0 && !strings.ContainsRune(pattern[:i], '/') {
+		return "route:" + pattern
+	}
+	return "route:" + method + " " + pattern
+}
+
+// User returns a KeyFunc that keys the authenticated user that id finds in
+// the request's context (put there by your authentication middleware):
+// "user:ID". Requests for which id reports false fail with ErrNoKey, so
+// First(User(id), RemoteIP) limits anonymous requests by address.
+func User(id func(ctx context.Context) (string, bool)) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		u, ok := id(r.Context())
+		if !ok || u == "" {
+			return "", noKey("authenticated user")
+		}
+		return "user:" + u, nil
+	}
+}
+
+// HeaderXAPIKey is the header APIKey reads when there is no bearer token.
+const HeaderXAPIKey = "X-Api-Key"
+
+// APIKey is a KeyFunc that keys the API key the client sent, as a bearer
+// token (Authorization: Bearer KEY) or in X-API-Key: "apikey:" and the
+// unpadded base64url SHA-256 of the key. The key is hashed so that
+// credentials never appear in Redis keys, dumps or logs. A request without
+// one fails with ErrNoKey.
+func APIKey(r *http.Request) (string, error) {
+	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		if tok := strings.TrimSpace(auth[7:]); tok != "" {
+			return "apikey:" + hashed(tok), nil
+		}
+	}
+	if k := strings.TrimSpace(r.Header.Get(HeaderXAPIKey)); k != "" {
+		return "apikey:" + hashed(k), nil
+	}
+	return "", noKey("API key")
+}
+
+// Compose returns a KeyFunc that keys the combination of keys, for a quota
+// per user and route: Compose(User(id), MethodAndPattern). The parts are
+// joined with '|' after '%' and '|' in each are percent-encoded, so that
+// distinct combinations stay distinct. The first error of any part is
+// returned.
+func Compose(keys ...KeyFunc) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		var b strings.Builder
+		for i, k := range keys {
+			s, err := k(r)
+			if err != nil {
+				return "", err
+			}
+			if i > 0 {
+				b.WriteByte('|')
+			}
+			for j := 0; j < len(s); j++ {
+				switch c := s[j]; c {
+				case '%', '|':
+					b.WriteByte('%')
+					b.WriteByte(hexDigits[c>>4])
+					b.WriteByte(hexDigits[c&15])
+				default:
+					b.WriteByte(c)
+				}
+			}
+		}
+		return b.String(), nil
+	}
+}
+
+// First returns a KeyFunc that returns the key of the first of keys that
+// does not fail with ErrNoKey: First(APIKey, RemoteIP) keys clients by API
+// key and anonymous ones by address. Other errors are returned at once.
+func First(keys ...KeyFunc) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		err := error(noKey("key"))
+		for _, k := range keys {
+			var s string
+			if s, err = k(r); err == nil {
+				return s, nil
+			}
+			if !errors.Is(err, ErrNoKey) {
+				return "", err
+			}
+		}
+		return "", err
+	}
+}

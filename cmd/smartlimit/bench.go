@@ -69,7 +69,7 @@ terminal, or with --progress. The exit status is 1 when any check failed.`,
 		Flag: flagSet("bench"),
 	}
 	c.Flag.DurationVar(&o.Duration, "duration", defaultBenchDuration, "run for this `duration`")
-	c.Flag.Int64Var(&o.MaxChecks, "max-checks", 0, "stop after `N` checks (0: run for --duration)")
+	c.Flag.Int64Var(&o.MaxChecks, "max-checks", 0, "stop after `N` checks, rounded down to whole batches (0: run for --duration)")
 	c.Flag.IntVar(&o.Concurrency, "concurrency", defaultBenchConcurrency, "`N` goroutines, each with one call in flight")
 	c.Flag.IntVar(&o.Keys, "keys", defaultBenchKeys, "check `N` distinct keys")
 	c.Flag.IntVar(&o.Batch, "batch", 1, "`N` checks per call: 1 calls AllowN, more call AllowMany")
@@ -204,7 +204,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			benchWorker(lctx, cancel, t.Client, o, keys, w, hists[w], &cnt)
+			benchWorker(lctx, t.Client, o, keys, w, hists[w], &cnt)
 		}(w)
 	}
 	stopProgress := func() {}
@@ -263,19 +263,18 @@ func runBench(ctx context.Context, o benchOptions) error {
 }
 
 // benchWorker makes calls until ctx ends or the run has made o.MaxChecks
-// checks, when it calls stop.
-func benchWorker(ctx context.Context, stop context.CancelFunc, c *smartlimit.Client, o benchOptions,
+// checks (in whole batches).
+func benchWorker(ctx context.Context, c *smartlimit.Client, o benchOptions,
 	keys []string, w int, h *histogram.Histogram, cnt *benchCounters) {
 	reqs := make([]smartlimit.Request, o.Batch)
 	next := w % len(keys)
 	for ctx.Err() == nil {
 		if o.MaxChecks > 0 {
 			// Claim the checks before making them, so the total never
-			// passes MaxChecks.
-			claimed := cnt.checks.Add(int64(o.Batch))
-			if claimed > o.MaxChecks {
+			// passes MaxChecks. The other workers finish the calls they
+			// claimed: cancelling ctx here would cut them off.
+			if cnt.checks.Add(int64(o.Batch)) > o.MaxChecks {
 				cnt.checks.Add(-int64(o.Batch))
-				stop()
 				return
 			}
 		}

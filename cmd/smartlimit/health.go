@@ -66,7 +66,9 @@ Cluster): that it answers PING, and how fast; its version, role and mode
 loaded (SCRIPT EXISTS); and the clock skew between nodes (TIME), since Redis
 TIME is the clock of every check. Then it runs a real check through every
 script, on a probe key served by each primary: one AllowN of cost 0, which
-consumes nothing. A PING-only check would miss a NOSCRIPT outage.
+consumes nothing. A PING-only check would miss a NOSCRIPT outage. (A probe
+whose script is missing loads it, by the EVAL fallback every check has; the
+report still says it was missing.)
 
 The status is "healthy", "degraded" (it works, but: scripts missing on a
 node, a node unreachable, cluster_state not ok, latency above --max-latency,
@@ -224,22 +226,28 @@ func checkRedisTier(ctx context.Context, o healthOptions) TierHealth {
 		return th
 	}
 
+	// INFO's redis_mode says what a node is. Without it (miniredis, some
+	// managed services), rueidis' view decides, but only a node that
+	// answers CLUSTER INFO is a Cluster: rueidis takes any server that
+	// answers CLUSTER SLOTS for one.
 	switch {
 	case t.Embedded != nil:
 		th.Mode = "embedded"
 	case t.Redis.Mode() == rueidis.ClientModeSentinel:
 		th.Mode = "sentinel"
-	case slices.Contains(modes, "cluster") || t.Redis.Mode() == rueidis.ClientModeCluster && len(modes) == 0:
+	case slices.Contains(modes, "cluster"):
 		th.Mode = "cluster"
 	case len(modes) > 0:
 		th.Mode = modes[0]
 	default:
-		th.Mode = "unknown"
+		th.Mode = "standalone"
 	}
-	if th.Mode == "cluster" {
-		th.ClusterState = clusterState(ctx, nodes, addrs)
-		if th.ClusterState != "ok" {
-			problem(statusDegraded, "cluster_state is %q, not ok", th.ClusterState)
+	if th.Mode == "cluster" || len(modes) == 0 && t.Embedded == nil && t.Redis.Mode() == rueidis.ClientModeCluster {
+		if state, ok := clusterState(ctx, nodes, addrs); ok {
+			th.Mode, th.ClusterState = "cluster", state
+			if state != "ok" {
+				problem(statusDegraded, "cluster_state is %q, not ok", state)
+			}
 		}
 	}
 
@@ -348,8 +356,9 @@ func parseInfo(info string) map[string]string {
 	return kv
 }
 
-// clusterState returns the first cluster_state a node reports.
-func clusterState(ctx context.Context, nodes map[string]rueidis.Client, addrs []string) string {
+// clusterState returns the first cluster_state a node reports, and false
+// when no node answers CLUSTER INFO.
+func clusterState(ctx context.Context, nodes map[string]rueidis.Client, addrs []string) (string, bool) {
 	for _, addr := range addrs {
 		n := nodes[addr]
 		info, err := n.Do(ctx, n.B().ClusterInfo().Build()).ToString()
@@ -357,10 +366,10 @@ func clusterState(ctx context.Context, nodes map[string]rueidis.Client, addrs []
 			continue
 		}
 		if s := parseInfo(info)["cluster_state"]; s != "" {
-			return s
+			return s, true
 		}
 	}
-	return "unknown"
+	return "", false
 }
 
 // probeLimits are the limits the probes check: one per algorithm, and a

@@ -53,6 +53,10 @@ func (o *redisOptions) check(c *command) error {
 	if o.Embedded && c.Given("redis") {
 		return usagef("--redis and --embedded exclude each other")
 	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		// smartlimit.WithPrefix says the same, but only once connected.
+		return usagef("--prefix %q: must not contain '{' or '}'", o.Prefix)
+	}
 	if o.Embedded {
 		o.URL = "" // --embedded beats $SMARTLIMIT_REDIS_URL: a flag beats the environment
 	}
@@ -81,7 +85,7 @@ type target struct {
 // says so or when o names none and embeddedByDefault. Close the target.
 func connect(ctx context.Context, o redisOptions, embeddedByDefault bool) (*target, error) {
 	if o.Embedded || (o.URL == "" && embeddedByDefault) {
-		return startEmbedded(o)
+		return startEmbedded(ctx, o)
 	}
 	u := o.URL
 	if u == "" {
@@ -105,7 +109,7 @@ func connect(ctx context.Context, o redisOptions, embeddedByDefault bool) (*targ
 }
 
 // startEmbedded starts a miniredis on a free loopback port.
-func startEmbedded(o redisOptions) (*target, error) {
+func startEmbedded(ctx context.Context, o redisOptions) (*target, error) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
 		return nil, fmt.Errorf("starting the embedded miniredis: %w", err)
@@ -125,6 +129,11 @@ func startEmbedded(o redisOptions) (*target, error) {
 	}
 	t, err := newTarget(rc, opt, mr, "embedded miniredis on "+mr.Addr(), o.Prefix)
 	if err != nil {
+		return nil, err
+	}
+	// Start as an operator's Redis would be after "smartlimit scripts load".
+	if err := smartlimit.LoadScripts(ctx, rc); err != nil {
+		t.Close()
 		return nil, err
 	}
 	// miniredis reads TIME from the wall clock but counts TTLs down only

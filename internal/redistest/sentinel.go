@@ -68,9 +68,12 @@ func StartSentinel(tb testing.TB) *Sentinel {
 		tb.Cleanup(srv.Stop)
 		return srv
 	}
-	s.Primary = start(bin)
+	// Diskless sync waits 5 s by default for more replicas to join; there
+	// is one.
+	nodelay := []string{"--repl-diskless-sync-delay", "0"}
+	s.Primary = start(bin, nodelay...)
 	host, port, _ := strings.Cut(s.Primary.Addr, ":")
-	s.Replica = start(bin, "--replicaof", host, port)
+	s.Replica = start(bin, append(nodelay, "--replicaof", host, port)...)
 	if err := waitFor(ctx, 10*time.Second, func() (bool, error) {
 		v, err := info(ctx, s.Replica.Addr, "replication", "master_link_status")
 		return v == "up", err

@@ -327,22 +327,31 @@ func checkNode(ctx context.Context, addr string, node rueidis.Client) (NodeHealt
 		}
 	}
 
-	before := time.Now()
-	tm, err := node.Do(ctx, node.B().Time().Build()).ToArray()
-	after := time.Now()
-	if err == nil && len(tm) == 2 {
+	// The offset is measured NTP-style, at the middle of the round trip;
+	// the fastest of three round trips bounds its error best.
+	bestRTT := time.Duration(-1)
+	for range 3 {
+		before := time.Now()
+		tm, err := node.Do(ctx, node.B().Time().Build()).ToArray()
+		rtt := time.Since(before)
+		if err != nil || len(tm) != 2 || (bestRTT >= 0 && rtt >= bestRTT) {
+			continue
+		}
 		sec, err1 := tm[0].AsInt64()
 		usec, err2 := tm[1].AsInt64()
 		if err1 == nil && err2 == nil {
-			mid := before.Add(after.Sub(before) / 2)
-			nh.ClockOffsetUS = sec*1_000_000 + usec - mid.UnixMicro()
+			bestRTT = rtt
+			nh.ClockOffsetUS = sec*1_000_000 + usec - before.Add(rtt/2).UnixMicro()
 		}
 	}
 	return nh, mode
 }
 
-// parseInfo reads the "key:value" lines of an INFO reply.
+// parseInfo reads the "key:value" lines of an INFO or CLUSTER INFO reply.
 func parseInfo(info string) map[string]string {
+	// Over RESP3 these are verbatim strings, and rueidis keeps their format
+	// prefix: without this, CLUSTER INFO's first line reads as "txt".
+	info = strings.TrimPrefix(info, "txt:")
 	kv := map[string]string{}
 	for _, line := range strings.Split(info, "\n") {
 		line = strings.TrimSpace(line)
@@ -528,13 +537,17 @@ func printHealth(w io.Writer, rep HealthJSON) {
 		if len(th.Probes) > 0 {
 			fmt.Fprintln(w)
 			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  PROBE\tKEY\tRESULT\tLATENCY")
+			fmt.Fprintln(tw, "  PROBE\tKEY\tNODE\tRESULT\tLATENCY")
 			for _, p := range th.Probes {
 				res := "ok"
 				if !p.OK {
 					res = "FAIL: " + p.Error
 				}
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%v\n", p.Script, p.Key, res, time.Duration(p.LatencyUS)*time.Microsecond)
+				node := p.Node
+				if node == "" {
+					node = "-"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%v\n", p.Script, p.Key, node, res, time.Duration(p.LatencyUS)*time.Microsecond)
 			}
 			tw.Flush()
 		}

@@ -371,3 +371,17 @@ func TestEmbeddedTargetStops(t *testing.T) {
 	tg.Close()
 	waitGoroutines(t, base)
 }
+
+func TestParseInfo(t *testing.T) {
+	// Over RESP3, INFO and CLUSTER INFO are verbatim strings that rueidis
+	// returns with their "txt:" prefix; CLUSTER INFO's first line is a
+	// field, so the prefix hid cluster_state (found on a real Cluster).
+	kv := parseInfo("txt:cluster_state:ok\r\ncluster_slots_assigned:16384\r\n")
+	if got, want := kv["cluster_state"], "ok"; got != want {
+		t.Errorf("cluster_state = %q, want %q", got, want)
+	}
+	kv = parseInfo("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n\r\n# Clients\r\nconnected_clients:1\r\n")
+	if kv["redis_version"] != "7.0.15" || kv["redis_mode"] != "standalone" || kv["connected_clients"] != "1" || len(kv) != 3 {
+		t.Errorf("parseInfo = %v", kv)
+	}
+}

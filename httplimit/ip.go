@@ -138,14 +138,16 @@ func addrKey(addr netip.Addr, v4, v6 int) string {
 	if addr.Is4() {
 		bits = v4
 	}
+	var buf [64]byte // room for "ip:" and the longest IPv6 prefix
+	b := append(buf[:0], "ip:"...)
 	if bits == addr.BitLen() {
-		return "ip:" + addr.String()
+		return string(addr.AppendTo(b))
 	}
 	p, err := addr.Prefix(bits)
 	if err != nil { // only for the zero Addr, which ClientAddr never returns
 		return "ip:invalid"
 	}
-	return "ip:" + p.String()
+	return string(p.AppendTo(b))
 }
 
 // ClientAddr returns the client address of a request that came from peer

@@ -287,6 +287,20 @@ type Decision struct {
 
 type ctxKey struct{}
 
+// decisionCtx is context.WithValue(parent, ctxKey{}, &d) in one allocation
+// instead of two, with the Decision inside.
+type decisionCtx struct {
+	context.Context
+	d Decision
+}
+
+func (c *decisionCtx) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &c.d
+	}
+	return c.Context.Value(key)
+}
+
 // FromContext returns the Decision the middleware stored in ctx, and false
 // when there is none: the request was exempt or skipped, or no middleware
 // ran.
@@ -334,7 +348,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.opts.ErrorHandler(w, r, fmt.Errorf("httplimit: key: %w", err))
 		return
 	}
-	d := &Decision{Key: SafeKey(key), Cost: 1, Policies: policies, Policy: policies[0]}
+	ctx := r.Context()
+	dc := &decisionCtx{Context: ctx, d: Decision{Key: SafeKey(key), Cost: 1, Policies: policies, Policy: policies[0]}}
+	d := &dc.d
 	if m.opts.Cost != nil {
 		if d.Cost, err = m.opts.Cost(r); err != nil {
 			m.opts.ErrorHandler(w, r, fmt.Errorf("httplimit: cost: %w", err))
@@ -342,7 +358,6 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 	}
 
-	ctx := r.Context()
 	var lease *smartlimit.Lease
 	switch {
 	case len(limits) > 1:
@@ -366,7 +381,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.log.log(m.opts.Logger, r, "httplimit: limiter failed; request passed unlimited (FailOpen)", err)
 		d.Err = err
 		d.Result = smartlimit.Result{Allowed: true, Tier: smartlimit.TierFailOpen}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, d)))
+		next.ServeHTTP(w, r.WithContext(dc))
 		return
 	}
 	if lease != nil {
@@ -379,7 +394,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 
 	m.setHeaders(w.Header(), d, policyHV)
-	r = r.WithContext(context.WithValue(ctx, ctxKey{}, d))
+	r = r.WithContext(dc)
 	if !d.Result.Allowed && m.opts.Mode == Block {
 		if t, ok := resetSeconds(d.Result); ok {
 			w.Header().Set(HeaderRetryAfter, strconv.FormatInt(t, 10))
@@ -421,22 +436,57 @@ func binding(ps []Policy, r smartlimit.Result) Policy {
 	return ps[0]
 }
 
+// Canonical forms of the header names, so that setting them costs no
+// canonicalization (http.Header.Set allocates for "RateLimit").
+var (
+	canonRateLimitPolicy = http.CanonicalHeaderKey(HeaderRateLimitPolicy)
+	canonRateLimit       = http.CanonicalHeaderKey(HeaderRateLimit)
+	canonLimit           = http.CanonicalHeaderKey(HeaderXRateLimitLimit)
+	canonRemaining       = http.CanonicalHeaderKey(HeaderXRateLimitRemaining)
+	canonReset           = http.CanonicalHeaderKey(HeaderXRateLimitReset)
+)
+
+// setHeaders sets the rate limit headers for d. All values share one string
+// and one slice backing array: two allocations, whatever the count.
 func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string) {
-	var buf [64]byte
-	if !m.opts.OmitDraftHeaders {
-		h.Set(HeaderRateLimitPolicy, policyHV)
-		h.Set(HeaderRateLimit, string(appendStateItem(buf[:0], d.Policy.Name, d.Result)))
+	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders {
+		return
 	}
+	var buf [160]byte
+	var ends [4]int // ends of the RateLimit, Limit, Remaining and Reset values in buf
+	b := buf[:0]
+	if !m.opts.OmitDraftHeaders {
+		b = appendStateItem(b, d.Policy.Name, d.Result)
+	}
+	ends[0] = len(b)
+	reset, hasReset := resetSeconds(d.Result)
 	if !m.opts.OmitLegacyHeaders {
-		h.Set(HeaderXRateLimitLimit, strconv.FormatInt(d.Result.Limit, 10))
-		h.Set(HeaderXRateLimitRemaining, strconv.FormatInt(max(d.Result.Remaining, 0), 10))
-		if t, ok := resetSeconds(d.Result); ok {
+		b = strconv.AppendInt(b, d.Result.Limit, 10)
+		ends[1] = len(b)
+		b = strconv.AppendInt(b, max(d.Result.Remaining, 0), 10)
+		ends[2] = len(b)
+		if hasReset {
 			if m.opts.ResetFormat == ResetUnix {
 				// Round up, as for delta seconds: never announce a reset
 				// before the limiter's.
-				t = m.opts.Now().Add(time.Duration(t)*time.Second + time.Second - 1).Unix()
+				reset = m.opts.Now().Add(time.Duration(reset)*time.Second + time.Second - 1).Unix()
 			}
-			h.Set(HeaderXRateLimitReset, strconv.FormatInt(t, 10))
+			b = strconv.AppendInt(b, reset, 10)
+		}
+		ends[3] = len(b)
+	}
+	all := string(b)
+	vals := make([]string, 5)
+	set := func(i int, name, v string) { vals[i] = v; h[name] = vals[i : i+1 : i+1] }
+	if !m.opts.OmitDraftHeaders {
+		set(0, canonRateLimitPolicy, policyHV)
+		set(1, canonRateLimit, all[:ends[0]])
+	}
+	if !m.opts.OmitLegacyHeaders {
+		set(2, canonLimit, all[ends[0]:ends[1]])
+		set(3, canonRemaining, all[ends[1]:ends[2]])
+		if hasReset {
+			set(4, canonReset, all[ends[2]:ends[3]])
 		}
 	}
 }

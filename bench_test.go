@@ -112,6 +112,29 @@ func BenchmarkRealAllowParallel(b *testing.B) {
 	reportRedisCPU(b, rc, b.N)
 }
 
+// BenchmarkRealAllowParallelCoalesced: the same with WithCoalescing, so that
+// concurrent checks share script calls.
+func BenchmarkRealAllowParallelCoalesced(b *testing.B) {
+	rc := realRedis(b)
+	lim, _ := smartlimit.New(rc, smartlimit.WithCoalescing(0))
+	l := bigLimit
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := lim.Allow(ctx, "user"+strconv.Itoa(i%1000), l); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	reportRedisCPU(b, rc, b.N)
+}
+
 // BenchmarkRealRawEvalshaParallel is the floor Allow is held to: rueidis
 // running a minimal script (one INCR) by EVALSHA from as many goroutines.
 func BenchmarkRealRawEvalshaParallel(b *testing.B) {

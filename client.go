@@ -34,6 +34,7 @@ type Client struct {
 	prefix  string
 	now     func() time.Time // nil: Redis TIME inside the script
 	cluster bool
+	co      *coalescer // nil unless WithCoalescing
 }
 
 // Option configures a Client.
@@ -247,11 +248,19 @@ func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id
 	if err != nil {
 		return Result{}, err
 	}
+	if c.co != nil && mode == modeEach && id == "" {
+		return c.co.allow(ctx, Request{Key: key, Limit: l, Cost: n}, p)
+	}
+	return c.sendOne(ctx, key, l, &p, n, mode, id)
+}
+
+// sendOne runs one validated check in its algorithm's script.
+func (c *Client) sendOne(ctx context.Context, key string, l Limit, p *algo.Params, n int64, mode, id string) (Result, error) {
 	s := scripts[l.Algorithm]
-	keys := [1]string{c.redisKey(key, l.Algorithm, &p)}
+	keys := [1]string{c.redisKey(key, l.Algorithm, p)}
 	var argv [2 + argsPerItem]string
 	args := append(argv[:0], c.nowArg(), mode)
-	args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, &p), id, n)
+	args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, p), id, n)
 	vals, err := c.run(ctx, s, keys[:], args)
 	if err != nil {
 		return Result{}, err

@@ -34,6 +34,12 @@ func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error
 		}
 		params[i] = p
 	}
+	return c.sendMany(ctx, reqs, params)
+}
+
+// sendMany runs validated requests, with their limits' params, as AllowMany
+// describes.
+func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Params) ([]Result, error) {
 	results := make([]Result, len(reqs))
 	if len(reqs) == 0 {
 		return results, nil

@@ -52,7 +52,7 @@ type queued struct {
 	ctx  context.Context
 	res  Result
 	err  error
-	next []*queued    // set when this check's goroutine is to lead the next batch
+	next []*queued     // set when this check's goroutine is to lead the next batch
 	done chan struct{} // closed when res and err are set, or next is
 }
 

@@ -56,7 +56,6 @@ type queued struct {
 	done chan struct{} // closed when res and err are set, or next is
 }
 
-var errAbandoned = errors.New("smartlimit: check abandoned")
 
 func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Result, error) {
 	q := &queued{req: req, p: p, ctx: ctx, done: make(chan struct{})}

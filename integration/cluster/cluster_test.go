@@ -22,9 +22,7 @@ import (
 var cluster = redistest.ClusterOnce{Primaries: 3}
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	cluster.Close()
-	os.Exit(code)
+	os.Exit(itest.Main(m, cluster.Close))
 }
 
 func TestConformance(t *testing.T) {

@@ -6,6 +6,7 @@ package sentinel
 import (
 	"context"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,6 +26,10 @@ import (
 // again, on the new primary, which had no scripts cached (the script cache
 // is not replicated) and gets them through the NOSCRIPT fallback; and every
 // algorithm must then meet the conformance expectations there.
+func TestMain(m *testing.M) {
+	os.Exit(itest.Main(m, nil))
+}
+
 func TestFailover(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	rc := s.Client(t)

@@ -5,6 +5,7 @@ package standalone
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/smartlimit/smartlimit/integration/internal/itest"
 	"github.com/smartlimit/smartlimit/internal/redistest"
 )
+
+func TestMain(m *testing.M) {
+	os.Exit(itest.Main(m, nil))
+}
 
 func TestConformance(t *testing.T) {
 	rc := redistest.Start(t).Client(t)

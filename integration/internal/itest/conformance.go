@@ -212,7 +212,7 @@ func testBurstThenDeny(t *testing.T, c *smartlimit.Client, a smartlimit.Algorith
 // key is full.
 func testRetryAfterIsHonest(t *testing.T, c *smartlimit.Client, a smartlimit.Algorithm) {
 	ctx := context.Background()
-	l := smartlimit.Limit{Algorithm: a, Rate: 4, Period: 300 * time.Millisecond}
+	l := smartlimit.Limit{Algorithm: a, Rate: 4, Period: time.Second}
 	if bucket(a) {
 		l.Burst = 4
 	}

@@ -1,0 +1,35 @@
+package itest
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// Main runs a package's tests, then close, then checks that the tests left
+// no goroutines behind (every rueidis client closed, every load goroutine
+// done), polling for a few seconds because closed clients take a moment to
+// wind down. Call it from TestMain: os.Exit(itest.Main(m, cluster.Close)).
+func Main(m *testing.M, close func()) int {
+	base := runtime.NumGoroutine()
+	code := m.Run()
+	if close != nil {
+		close()
+	}
+	if code != 0 {
+		return code
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			fmt.Fprintf(os.Stderr, "leak: %d goroutines after the tests, %d before:\n%s\n", runtime.NumGoroutine(), base, buf)
+			return 1
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/limitertest"
 	"github.com/smartlimit/smartlimit/smartlimittest"
 )
 
@@ -81,4 +82,13 @@ func TestCoalescingHonorsContext(t *testing.T) {
 	if err != nil || r.Remaining < 0 || r.Remaining > 1000-ok.Load() {
 		t.Errorf("Peek = %+v, %v; %d checks succeeded", r, err, ok.Load())
 	}
+}
+
+// Coalescing changes where checks travel, never what they decide: the whole
+// conformance suite holds with it on.
+func TestConformanceCoalesced(t *testing.T) {
+	limitertest.Run(t, func(t *testing.T) limitertest.Backend {
+		s := smartlimittest.New(t, smartlimit.WithCoalescing(8))
+		return limitertest.Func(s.Client, s.SetTime)
+	})
 }

@@ -80,6 +80,25 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 	_, _ = w.Write(append(body, '\n'))
 }
 
+// FormatPolicies returns the RateLimit-Policy field value for ps, one list
+// member per policy: "burst";q=100;w=60, "daily";q=1000;w=86400. Names must
+// be printable ASCII, as New requires. Other transports (gRPC metadata) use
+// it to announce the same policies.
+func FormatPolicies(ps []Policy) string { return policyHeader(ps) }
+
+// FormatRateLimit returns the RateLimit field value for the policy named
+// name in state r: "default";r=50;t=30, without t when the request can never
+// pass.
+func FormatRateLimit(name string, r smartlimit.Result) string {
+	return string(appendStateItem(nil, name, r))
+}
+
+// DeltaSeconds returns RateLimit's t for r, which is also the Retry-After
+// of a denial: the whole seconds, rounded up, until the request can pass
+// when denied, or until the quota is full again when allowed. It reports
+// false when the request can never pass.
+func DeltaSeconds(r smartlimit.Result) (int64, bool) { return resetSeconds(r) }
+
 // ceilSeconds returns d in whole seconds, rounded up: headers must never
 // announce a time earlier than the limiter's.
 func ceilSeconds(d time.Duration) int64 {

@@ -76,3 +76,20 @@ func TestWriteProblem(t *testing.T) {
 		t.Errorf("WriteProblem: %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Body)
 	}
 }
+
+func TestExportedFormats(t *testing.T) {
+	t.Parallel()
+	r := smartlimit.Result{Limit: 10, RetryAfter: 1500 * time.Millisecond}
+	if got, want := FormatRateLimit("x", r), `"x";r=0;t=2`; got != want {
+		t.Errorf("FormatRateLimit = %s, want %s", got, want)
+	}
+	if got, ok := DeltaSeconds(r); got != 2 || !ok {
+		t.Errorf("DeltaSeconds = %d, %v; want 2, true", got, ok)
+	}
+	if _, ok := DeltaSeconds(smartlimit.Result{RetryAfter: smartlimit.Never}); ok {
+		t.Error("DeltaSeconds(Never) reported a time")
+	}
+	if got, want := FormatPolicies([]Policy{{Name: "a", Limit: smartlimit.PerHour(5)}}), `"a";q=5;w=3600`; got != want {
+		t.Errorf("FormatPolicies = %s, want %s", got, want)
+	}
+}

@@ -272,7 +272,8 @@ type Decision struct {
 	Key string
 	// Cost is the number of units the request asked for.
 	Cost int64
-	// Policies are the policies checked.
+	// Policies are the policies checked. The slice is shared: do not
+	// modify it.
 	Policies []Policy
 	// Policy is the binding one: the denying policy when denied, the one
 	// with the least remaining when allowed (see smartlimit.Combine).

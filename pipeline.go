@@ -28,11 +28,16 @@ const maxBatchItems = 500
 func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error) {
 	params := make([]algo.Params, len(reqs))
 	for i, r := range reqs {
-		p, err := check(r.Key, r.Limit, r.Cost)
+		var err error
+		if i > 0 && r.Limit == reqs[i-1].Limit && r.Cost >= 0 && r.Limit.Algorithm != Concurrency {
+			// Batches mostly repeat one limit: validate it once.
+			params[i], err = params[i-1], checkKey(r.Key)
+		} else {
+			params[i], err = check(r.Key, r.Limit, r.Cost)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("smartlimit: request %d: %w", i, err)
 		}
-		params[i] = p
 	}
 	return c.sendMany(ctx, reqs, params)
 }

@@ -1,6 +1,7 @@
 package httplimit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,7 +59,9 @@ type IPOptions struct {
 }
 
 // IPKeyer finds a request's client address and turns it into a key. It is
-// safe for simultaneous use by multiple goroutines.
+// safe for simultaneous use by multiple goroutines. The zero IPKeyer is
+// NewIPKeyer(IPOptions{}): it trusts no proxy and groups addresses by the
+// default prefix lengths.
 type IPKeyer struct {
 	trusted []netip.Prefix
 	headers []string
@@ -134,9 +137,9 @@ func (k *IPKeyer) In(prefixes ...netip.Prefix) func(*http.Request) bool {
 func (k *IPKeyer) AddrKey(addr netip.Addr) string { return addrKey(addr, k.v4, k.v6) }
 
 func addrKey(addr netip.Addr, v4, v6 int) string {
-	bits := v6
+	bits := cmp.Or(v6, DefaultIPv6Prefix)
 	if addr.Is4() {
-		bits = v4
+		bits = cmp.Or(v4, DefaultIPv4Prefix)
 	}
 	var buf [64]byte // room for "ip:" and the longest IPv6 prefix
 	b := append(buf[:0], "ip:"...)

@@ -272,3 +272,17 @@ func mentions(s string, a netip.Addr) bool {
 	}
 	return false
 }
+
+func TestZeroIPKeyer(t *testing.T) {
+	t.Parallel()
+	var k IPKeyer
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "[2001:db8:1:2:3:4:5:6]:1"
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	if got, err := k.Key(r); err != nil || got != "ip:2001:db8:1:2::/64" {
+		t.Errorf("zero IPKeyer: Key = %q, %v; want ip:2001:db8:1:2::/64", got, err)
+	}
+	if got := k.AddrKey(netip.MustParseAddr("192.0.2.1")); got != "ip:192.0.2.1" {
+		t.Errorf("zero IPKeyer: AddrKey = %q", got)
+	}
+}

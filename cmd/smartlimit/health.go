@@ -287,7 +287,11 @@ func checkRedisTier(ctx context.Context, o healthOptions) TierHealth {
 		}
 	}
 
-	th.Probes = probe(ctx, t, o.ProbeKey, th.Mode == "cluster")
+	var only string // the node that serves every probe, when there is one
+	if len(addrs) == 1 {
+		only = addrs[0]
+	}
+	th.Probes = probe(ctx, t, o.ProbeKey, th.Mode == "cluster", only)
 	for _, p := range th.Probes {
 		if !p.OK {
 			problem(statusDown, "probe %s on key %q: %s", p.Script, p.Key, p.Error)
@@ -397,8 +401,8 @@ func probeLimits() []smartlimit.Limit {
 
 // probe runs one check of cost 0 through every script on key (on a
 // Cluster, on one key per primary) and checks that the reply makes sense.
-func probe(ctx context.Context, t *target, key string, cluster bool) []ProbeHealth {
-	keys := map[string]string{"": key} // node → probe key
+func probe(ctx context.Context, t *target, key string, cluster bool, node string) []ProbeHealth {
+	keys := map[string]string{node: key} // node → probe key
 	if cluster {
 		if k, err := probeKeys(ctx, t.Redis, key); err == nil && len(k) > 0 {
 			keys = k
@@ -410,7 +414,7 @@ func probe(ctx context.Context, t *target, key string, cluster bool) []ProbeHeal
 	}
 	sort.Strings(nodes)
 	var out []ProbeHealth
-	for _, node := range nodes {
+	for _, node = range nodes {
 		k := keys[node]
 		for _, l := range probeLimits() {
 			start := time.Now()

@@ -7,8 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"sync"
+		"sync"
 	"time"
 
 	"github.com/smartlimit/smartlimit"
@@ -51,6 +50,7 @@ Endpoints:
 	               RateLimit and RateLimit-Policy headers, the X-RateLimit-*
 	               ones, and a 429 with Retry-After once the limit is spent
 	GET /healthz   not limited: 200 when Redis answers, 503 when not
+	GET /          not limited: what the endpoints are
 
 It listens on 127.0.0.1:8080 unless --addr says otherwise (port 0 picks a
 free port; the address is printed), prints a curl line to try, logs one line
@@ -162,6 +162,9 @@ func demoHandler(t *target, o serveOptions) (http.Handler, error) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /hello", mw.Handle(hello))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "smartlimit demo: GET /hello is limited to %s per client; GET /healthz is not.\n", o.Limit)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
@@ -197,7 +200,7 @@ func (l *requestLog) wrap(next http.Handler) http.Handler {
 		if ra := rec.Header().Get("Retry-After"); ra != "" {
 			line += "  Retry-After: " + ra
 		}
-		line += "  (" + strconv.FormatInt(time.Since(start).Microseconds(), 10) + "µs)\n"
+		line += "  (" + time.Since(start).Round(time.Microsecond).String() + ")\n"
 		l.mu.Lock()
 		io.WriteString(l.w, line)
 		l.mu.Unlock()

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-		"sync"
+	"sync"
 	"time"
 
 	"github.com/smartlimit/smartlimit"

@@ -34,14 +34,24 @@ func flood(ctx context.Context, c *smartlimit.Client, batches int, stop func() b
 	return batches, nil
 }
 
-// TestMaxmemoryEviction fills a Redis limited to 2 MB with allkeys-lru
-// until it evicts a key whose limit was used up: every check keeps
+// TestMaxmemoryEviction fills a Redis limited to 2 MB with an eviction
+// policy until it evicts a key whose limit was used up: every check keeps
 // working, and the evicted key starts again from a full limit. That is what
 // eviction means for a limiter: a key that is evicted forgets what it
-// counted.
+// counted. volatile-lru works as allkeys-lru does because every key the
+// engine writes has a TTL.
 func TestMaxmemoryEviction(t *testing.T) {
+	for _, policy := range []string{"allkeys-lru", "volatile-lru"} {
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			testEviction(t, policy)
+		})
+	}
+}
+
+func testEviction(t *testing.T, policy string) {
 	ctx := context.Background()
-	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru")
+	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", policy)
 	rc := srv.Client(t)
 	c := itest.NewClient(t, rc)
 	l := smartlimit.Limit{Rate: 5, Period: time.Hour, Burst: 5}
@@ -64,7 +74,7 @@ func TestMaxmemoryEviction(t *testing.T) {
 	}
 	batches, err := flood(ctx, c, 400, gone)
 	if err != nil {
-		t.Fatalf("a check failed under maxmemory with allkeys-lru: %v", err)
+		t.Fatalf("a check failed under maxmemory with %s: %v", policy, err)
 	}
 	stats, err := itest.Info(ctx, rc, "stats")
 	if err != nil {

@@ -84,7 +84,7 @@ func TestParseErrors(t *testing.T) {
 		{"health", []string{"--timeout", "0s"}, nil, "--timeout"},
 		{"health", nil, map[string]string{"SMARTLIMIT_HEALTH_TIMEOUT": "soon"}, "SMARTLIMIT_HEALTH_TIMEOUT"},
 		{"serve", []string{"--addr", "nocolon"}, nil, "--addr"},
-		{"serve", []string{"--limit", "2/s concurrency"}, nil, "concurrency"},
+		{"serve", []string{"--limit", "2/s", "--burst", "-1"}, nil, "burst"},
 		{"bench", []string{"--concurrency", "0"}, nil, "--concurrency"},
 		{"bench", []string{"--batch", "0"}, nil, "--batch"},
 		{"bench", []string{"--keys", "0"}, nil, "--keys"},
@@ -102,6 +102,19 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("parse(%q) = %q, want it to mention %q", tc.args, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestURLErrorsHidePasswords(t *testing.T) {
+	for _, u := range []string{"redis://u:secret@host:port:bad", "redis://u:secret@host:6379/x/y", "redis://u:secret@h:1/%zz"} {
+		var o checkOptions
+		err := newCheckCmd(&o, "check").parse([]string{"k", "--limit", "1/s", "--redis", u}, env(nil))
+		if err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("--redis %s: error %v", u, err)
+		}
+	}
+	if got := redactURL("rediss://user:secret@h:1/2?addr=h2:3"); got != "rediss://user:xxxxx@h:1/2?addr=h2:3" {
+		t.Errorf("redactURL = %q", got)
 	}
 }
 

@@ -74,9 +74,6 @@ per request, and stops cleanly on Ctrl-C or SIGTERM.`,
 		if o.Limit, err = lf.Limit(); err != nil {
 			return err
 		}
-		if o.Limit.Algorithm == smartlimit.Concurrency {
-			return usagef("--limit: serve limits request rates; concurrency is not a rate")
-		}
 		return o.Redis.check(c)
 	}
 	c.Run = func(ctx context.Context) error { return runServe(ctx, *o) }
@@ -102,7 +99,8 @@ func runServe(ctx context.Context, o serveOptions) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Not ctx as BaseContext: a signal would cancel the requests in
+		// flight that Shutdown is meant to let finish.
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Fprintf(o.Stdout, `smartlimit serve: listening on %s

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -62,7 +63,7 @@ func (o *redisOptions) check(c *command) error {
 	}
 	if o.URL != "" {
 		if _, err := rueidis.ParseURL(o.URL); err != nil {
-			return usagef("--redis %s: %v", redactURL(o.URL), err)
+			return usagef("--redis %s: %v", redactURL(o.URL), urlError(err))
 		}
 	}
 	return nil
@@ -93,7 +94,7 @@ func connect(ctx context.Context, o redisOptions, embeddedByDefault bool) (*targ
 	}
 	opt, err := rueidis.ParseURL(u)
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("--redis %s: %w", redactURL(u), err)}
+		return nil, &usageError{fmt.Errorf("--redis %s: %w", redactURL(u), urlError(err))}
 	}
 	// The tool never reads through rueidis' client-side cache, and managed
 	// services and miniredis may refuse CLIENT TRACKING.
@@ -181,11 +182,18 @@ func (t *target) Close() {
 // redactURL returns u with its password replaced by "xxxxx", for messages.
 func redactURL(u string) string {
 	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		return u
+	if err != nil {
+		return "(unparsable URL)" // it may hold a password we cannot find
 	}
-	if _, ok := p.User.Password(); !ok {
-		return u
+	return p.Redacted()
+}
+
+// urlError drops the URL from url.Parse's errors, which quote it whole,
+// password included.
+func urlError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
-	return strings.Replace(p.Redacted(), "%78%78%78%78%78", "xxxxx", 1)
+	return err
 }

@@ -75,7 +75,6 @@ type target struct {
 	Redis    rueidis.Client
 	Client   *smartlimit.Client
 	Embedded *miniredis.Miniredis // nil for a real server
-	Option   rueidis.ClientOption
 	// Name describes the target for humans, without a password.
 	Name string
 
@@ -99,14 +98,11 @@ func connect(ctx context.Context, o redisOptions, embeddedByDefault bool) (*targ
 	// The tool never reads through rueidis' client-side cache, and managed
 	// services and miniredis may refuse CLIENT TRACKING.
 	opt.DisableCache = true
-	if opt.Dialer.Timeout == 0 {
-		opt.Dialer.Timeout = 5 * time.Second
-	}
 	rc, err := rueidis.NewClient(opt)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", redactURL(u), err)
 	}
-	return newTarget(rc, opt, nil, redactURL(u), o.Prefix)
+	return newTarget(rc, nil, redactURL(u), o.Prefix)
 }
 
 // startEmbedded starts a miniredis on a free loopback port.
@@ -128,7 +124,7 @@ func startEmbedded(ctx context.Context, o redisOptions) (*target, error) {
 		mr.Close()
 		return nil, fmt.Errorf("connecting to the embedded miniredis: %w", err)
 	}
-	t, err := newTarget(rc, opt, mr, "embedded miniredis on "+mr.Addr(), o.Prefix)
+	t, err := newTarget(rc, mr, "embedded miniredis on "+mr.Addr(), o.Prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +150,7 @@ func startEmbedded(ctx context.Context, o redisOptions) (*target, error) {
 	return t, nil
 }
 
-func newTarget(rc rueidis.Client, opt rueidis.ClientOption, mr *miniredis.Miniredis, name, prefix string) (*target, error) {
+func newTarget(rc rueidis.Client, mr *miniredis.Miniredis, name, prefix string) (*target, error) {
 	var opts []smartlimit.Option
 	if prefix != "" {
 		opts = append(opts, smartlimit.WithPrefix(prefix))
@@ -167,7 +163,7 @@ func newTarget(rc rueidis.Client, opt rueidis.ClientOption, mr *miniredis.Minire
 		}
 		return nil, &usageError{err}
 	}
-	return &target{Redis: rc, Client: c, Embedded: mr, Option: opt, Name: name, stop: make(chan struct{})}, nil
+	return &target{Redis: rc, Client: c, Embedded: mr, Name: name, stop: make(chan struct{})}, nil
 }
 
 // Close closes the client and stops the embedded server, if any.

@@ -176,10 +176,13 @@ type ticket struct {
 // numBuckets is how many buckets Window is cut into.
 const numBuckets = 10
 
-// bucket counts the calls of one tenth of the window.
+// bucket counts the calls of one tenth of the window. Its fields are
+// atomic so that a successful call, the common case, takes no lock; a
+// call that races with the bucket's rotation may go uncounted, which an
+// error rate can afford.
 type bucket struct {
-	epoch    int64 // time / bucket width
-	ok, fail int
+	epoch    atomic.Int64 // time / bucket width
+	ok, fail atomic.Int64
 }
 
 // breaker is one tier's circuit breaker. It is safe for concurrent use.
@@ -193,13 +196,16 @@ type breaker struct {
 	// changes only with mu held.
 	sg atomic.Uint64
 
-	mu          sync.Mutex
-	consecutive int // failures in a row while closed
+	// consecutive counts failures in a row while closed. Failures add to
+	// it with mu held; a success zeroes it without the lock.
+	consecutive atomic.Int64
 	buckets     [numBuckets]bucket
-	opens       int // opens since the breaker last closed: the backoff step
-	openUntil   time.Time
-	probing     int // half-open: trial calls in flight
-	probeOK     int // half-open: trial calls that succeeded
+
+	mu        sync.Mutex
+	opens     int // opens since the breaker last closed: the backoff step
+	openUntil time.Time
+	probing   int // half-open: trial calls in flight
+	probeOK   int // half-open: trial calls that succeeded
 }
 
 func (b *breaker) load() (State, uint64) {
@@ -250,6 +256,18 @@ func (b *breaker) allow() (t ticket, ok bool, ch change) {
 
 // record counts the outcome of a call made with t.
 func (b *breaker) record(t ticket, o outcome) (ch change) {
+	if o == success {
+		// The fast path of a healthy tier: no lock.
+		if st, gen := b.load(); st == Closed {
+			if gen == t.gen {
+				b.count(b.clock(), false)
+				if b.consecutive.Load() != 0 {
+					b.consecutive.Store(0)
+				}
+			}
+			return ch
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, gen := b.load()
@@ -263,12 +281,11 @@ func (b *breaker) record(t ticket, o outcome) (ch change) {
 		}
 		now := b.clock()
 		b.count(now, o == failure)
-		if o == success {
-			b.consecutive = 0
+		if o == success { // the state changed after the fast path looked
+			b.consecutive.Store(0)
 			return ch
 		}
-		b.consecutive++
-		if b.consecutive >= b.opts.Failures || b.rateTripped(now) {
+		if b.consecutive.Add(1) >= int64(b.opts.Failures) || b.rateTripped(now) {
 			return b.openLocked(now)
 		}
 	case HalfOpen:
@@ -299,22 +316,39 @@ func (b *breaker) openLocked(now time.Time) change {
 
 // resetLocked moves b to s with empty counters. Requires b.mu.
 func (b *breaker) resetLocked(s State) change {
-	b.consecutive, b.probing, b.probeOK = 0, 0, 0
-	b.buckets = [numBuckets]bucket{}
+	b.probing, b.probeOK = 0, 0
+	b.consecutive.Store(0)
+	for i := range b.buckets {
+		bk := &b.buckets[i]
+		bk.epoch.Store(0)
+		bk.ok.Store(0)
+		bk.fail.Store(0)
+	}
 	return b.setLocked(s)
 }
 
-// count adds one call to the window. Requires b.mu.
+// count adds one call to the window.
 func (b *breaker) count(now time.Time, failed bool) {
 	e := now.UnixNano() / int64(b.opts.Window/numBuckets)
 	bk := &b.buckets[uint64(e)%numBuckets]
-	if bk.epoch != e {
-		*bk = bucket{epoch: e}
+	for {
+		old := bk.epoch.Load()
+		if old == e {
+			break
+		}
+		if old > e {
+			return // a call that read the clock long ago: its bucket is gone
+		}
+		if bk.epoch.CompareAndSwap(old, e) {
+			bk.ok.Store(0)
+			bk.fail.Store(0)
+			break
+		}
 	}
 	if failed {
-		bk.fail++
+		bk.fail.Add(1)
 	} else {
-		bk.ok++
+		bk.ok.Add(1)
 	}
 }
 
@@ -325,14 +359,15 @@ func (b *breaker) rateTripped(now time.Time) bool {
 		return false
 	}
 	e := now.UnixNano() / int64(b.opts.Window/numBuckets)
-	var ok, fail int
-	for _, bk := range b.buckets {
-		if d := e - bk.epoch; d >= 0 && d < numBuckets {
-			ok, fail = ok+bk.ok, fail+bk.fail
+	var ok, fail int64
+	for i := range b.buckets {
+		bk := &b.buckets[i]
+		if d := e - bk.epoch.Load(); d >= 0 && d < numBuckets {
+			ok, fail = ok+bk.ok.Load(), fail+bk.fail.Load()
 		}
 	}
 	calls := ok + fail
-	return calls >= b.opts.MinCalls && float64(fail) >= b.opts.ErrorRate*float64(calls)
+	return calls >= int64(b.opts.MinCalls) && float64(fail) >= b.opts.ErrorRate*float64(calls)
 }
 
 // snapshot returns what Health reports about b.
@@ -343,5 +378,5 @@ func (b *breaker) snapshot() (st State, consecutive int, retryAt time.Time) {
 	if st == Open {
 		retryAt = b.openUntil
 	}
-	return st, b.consecutive, retryAt
+	return st, int(b.consecutive.Load()), retryAt
 }

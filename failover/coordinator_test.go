@@ -498,7 +498,6 @@ func TestNewValidation(t *testing.T) {
 		{"no name", []Tier{{Limiter: f}}, Options{}},
 		{"duplicate name", []Tier{{Name: "a", Limiter: f}, {Name: "a", Limiter: f}}, Options{}},
 		{"policy name", []Tier{{Name: smartlimit.TierFailOpen, Limiter: f}}, Options{}},
-		{"negative tier timeout", []Tier{{Name: "a", Limiter: f, Timeout: -1}}, Options{}},
 		{"negative timeout", []Tier{{Name: "a", Limiter: f}}, Options{Timeout: -1}},
 		{"bad probe key", []Tier{{Name: "a", Limiter: f}}, Options{ProbeKey: "a}b"}},
 	} {

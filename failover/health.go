@@ -10,8 +10,8 @@ import (
 type TierHealth struct {
 	// Name is the tier's name.
 	Name string
-	// Up reports whether the tier answered its last health check (true
-	// before the first one).
+	// Up reports whether the tier takes traffic: its breaker is not Open
+	// and its last health check, if any, succeeded.
 	Up bool
 	// Breaker is the state of the tier's circuit breaker: traffic goes to
 	// the tier only when it is Closed (or, for a few probes, HalfOpen).
@@ -92,7 +92,7 @@ func (t *tier) health() TierHealth {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return TierHealth{
-		Name: t.name, Up: t.up, Breaker: st, ConsecutiveFailures: cons, RetryAt: retry,
+		Name: t.name, Up: t.up && st != Open, Breaker: st, ConsecutiveFailures: cons, RetryAt: retry,
 		Latency: t.latency, CheckedAt: t.checkedAt, LastError: t.lastErr, LastErrorAt: t.lastErrAt,
 	}
 }

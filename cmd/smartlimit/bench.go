@@ -31,6 +31,8 @@ type benchOptions struct {
 	Progress    bool // a progress line on Stderr every second
 
 	Stdout, Stderr io.Writer
+
+	progressEvery time.Duration // 0: every second; tests make it shorter
 }
 
 // Defaults and bounds of bench's flags.
@@ -209,7 +211,11 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	stopProgress := func() {}
 	if o.Progress {
-		stopProgress = startProgress(o.Stderr, start, &cnt)
+		every := o.progressEvery
+		if every <= 0 {
+			every = time.Second
+		}
+		stopProgress = startProgress(o.Stderr, start, every, &cnt)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -322,17 +328,17 @@ func benchWorker(ctx context.Context, c *smartlimit.Client, o benchOptions,
 	}
 }
 
-// startProgress prints a progress line to w every second until the
+// startProgress prints a progress line to w every interval until the
 // returned function is called. On a terminal the line is rewritten in
 // place; elsewhere each is a line of its own.
-func startProgress(w io.Writer, start time.Time, cnt *benchCounters) (stop func()) {
+func startProgress(w io.Writer, start time.Time, every time.Duration, cnt *benchCounters) (stop func()) {
 	inPlace := isTerminal(w)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		var last int64
 		lastAt := start
@@ -351,7 +357,7 @@ func startProgress(w io.Writer, start time.Time, cnt *benchCounters) (stop func(
 				if n > 0 {
 					pct = 100 * float64(cnt.allowed.Load()) / float64(n)
 				}
-				line := fmt.Sprintf("%5.0fs  %d checks  %.0f/s  allowed %.1f%%  errors %d",
+				line := fmt.Sprintf("%5.1fs  %d checks  %.0f/s  allowed %.1f%%  errors %d",
 					now.Sub(start).Seconds(), n, rate, pct, cnt.errors.Load())
 				if inPlace {
 					fmt.Fprint(w, "\r\033[K"+line)

@@ -289,6 +289,24 @@ func TestBenchEmbedded(t *testing.T) {
 	}
 }
 
+func TestBenchProgress(t *testing.T) {
+	var out, progress bytes.Buffer
+	o := benchOptions{Duration: 300 * time.Millisecond, Concurrency: 2, Keys: 3, Batch: 1, Progress: true,
+		Limit: smartlimit.PerSecond(1000), Redis: redisOptions{Embedded: true}, Stdout: &out, Stderr: &progress,
+		progressEvery: 20 * time.Millisecond}
+	if err := runBench(context.Background(), o); err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	// Not a terminal: one line per tick, none rewritten in place.
+	lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+	if len(lines) < 2 || strings.Contains(progress.String(), "\r") || !strings.Contains(lines[0], " checks ") || !strings.Contains(lines[0], "errors 0") {
+		t.Fatalf("progress:\n%s", progress.String())
+	}
+	if !strings.Contains(out.String(), "latency per call  p50 ") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+}
+
 func TestRedisCPU(t *testing.T) {
 	before := map[string]cmdStat{"a/evalsha": {calls: 10, usec: 100}, "b/evalsha": {calls: 50, usec: 900}}
 	info := "# Commandstats\r\ncmdstat_evalsha:calls=30,usec=400,usec_per_call=13.33,rejected_calls=0,failed_calls=0\r\ncmdstat_get:calls=1,usec=1\r\n"

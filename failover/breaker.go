@@ -35,17 +35,28 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// Defaults of BreakerOptions; each names its field.
+// Defaults of BreakerOptions. django-smart-ratelimit's breaker opens after
+// 5 failures too; its 60s recovery is too slow for a limiter whose tier is
+// usually back within seconds, hence a 1s first cooldown that doubles.
 const (
-	DefaultFailures    = 5
-	DefaultErrorRate   = 0.5
-	DefaultMinCalls    = 20
-	DefaultWindow      = 10 * time.Second
-	DefaultCooldown    = time.Second
+	// DefaultFailures is the default value of BreakerOptions.Failures.
+	DefaultFailures = 5
+	// DefaultErrorRate is the default value of BreakerOptions.ErrorRate.
+	DefaultErrorRate = 0.5
+	// DefaultMinCalls is the default value of BreakerOptions.MinCalls.
+	DefaultMinCalls = 20
+	// DefaultWindow is the default value of BreakerOptions.Window.
+	DefaultWindow = 10 * time.Second
+	// DefaultCooldown is the default value of BreakerOptions.Cooldown.
+	DefaultCooldown = time.Second
+	// DefaultMaxCooldown is the default value of BreakerOptions.MaxCooldown.
 	DefaultMaxCooldown = 30 * time.Second
-	DefaultMultiplier  = 2.0
-	DefaultJitter      = 0.2
-	DefaultProbes      = 3
+	// DefaultMultiplier is the default value of BreakerOptions.Multiplier.
+	DefaultMultiplier = 2.0
+	// DefaultJitter is the default value of BreakerOptions.Jitter.
+	DefaultJitter = 0.2
+	// DefaultProbes is the default value of BreakerOptions.Probes.
+	DefaultProbes = 3
 )
 
 // BreakerOptions configures the circuit breaker that each tier has. The

@@ -11,12 +11,16 @@ import (
 	"github.com/smartlimit/smartlimit"
 )
 
-// Defaults of Options; each names its field.
+// Defaults of Options.
 const (
-	DefaultTimeout        = 50 * time.Millisecond
+	// DefaultTimeout is the default value of Options.Timeout.
+	DefaultTimeout = 50 * time.Millisecond
+	// DefaultHealthInterval is the default value of Options.HealthInterval.
 	DefaultHealthInterval = time.Second
-	DefaultRetryAfter     = time.Second
-	DefaultProbeKey       = "smartlimit-failover-probe"
+	// DefaultRetryAfter is the default value of Options.RetryAfter.
+	DefaultRetryAfter = time.Second
+	// DefaultProbeKey is the default value of Options.ProbeKey.
+	DefaultProbeKey = "smartlimit-failover-probe"
 )
 
 // DefaultProbeLimit is the default value of Options.ProbeLimit.
@@ -49,7 +53,8 @@ type Options struct {
 	// Timeout is the deadline of each call to a tier whose Tier.Timeout is
 	// zero: a slow tier costs a caller at most this, then the next tier is
 	// tried. Default DefaultTimeout: Redis answers in well under a
-	// millisecond, and a limiter sits in front of every request.
+	// millisecond, and a limiter sits in front of every request. It must
+	// not be negative; see Tier.Timeout for a tier without a deadline.
 	Timeout time.Duration
 	// Breaker configures each tier's circuit breaker.
 	Breaker BreakerOptions

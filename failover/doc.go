@@ -32,10 +32,11 @@
 // When no tier can answer, a Policy decides, per limit (Options.Policy) or
 // per call (WithPolicy): FailClosed denies (the default: a limit guarding a
 // login form must not open because Redis is down), FailOpen allows, Local
-// decides in an in-process limiter (Options.Local). Apart from bad input
-// and the caller's context ending, the Coordinator's checks return no
-// errors: an outage shows in Result.Tier, in Health and in the Hook, not as
-// failed requests.
+// decides in an in-process limiter (Options.Local). So the checks (AllowN,
+// AllowMany, AllowAll, Peek, Acquire) return an error only for bad input,
+// for the caller's context ending, and, as ErrUnsupported, for an
+// operation no tier implements: an outage shows in Result.Tier, in Health
+// and in the Hook, not as failed requests.
 //
 // # What failover means for the counts
 //

@@ -48,7 +48,9 @@ type Attempt struct {
 
 // StateChange describes one transition of a tier's breaker.
 type StateChange struct {
-	Tier     string
+	// Tier is the tier's name.
+	Tier string
+	// From and To are the states before and after.
 	From, To State
 	// Cooldown is, when To is Open, how long the breaker stays open.
 	Cooldown time.Duration

@@ -507,3 +507,77 @@ func TestNewValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestWait(t *testing.T) {
+	a := newFake("a")
+	c, _, _ := setup(t, Options{RetryAfter: time.Hour}, a)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Wait(ctx, "k", lim); err != nil {
+		t.Fatalf("Wait with a healthy tier: %v", err)
+	}
+	if got := a.usedOf("k"); got != 1 {
+		t.Errorf("Wait consumed %d, want 1", got)
+	}
+	// Every tier down, fail-closed: the retry hint outlasts the deadline,
+	// so WaitN gives up at once instead of sleeping.
+	a.set(fail)
+	if err := c.WaitN(ctx, "k", lim, 2); !errors.Is(err, smartlimit.ErrWouldExceedDeadline) {
+		t.Errorf("WaitN with every tier down = %v, want ErrWouldExceedDeadline", err)
+	}
+}
+
+func TestLeaseReleaseFailure(t *testing.T) {
+	ctx := context.Background()
+	full, b := newFull("full"), newFake("b")
+	c, _, ev := setup(t, Options{Breaker: BreakerOptions{Failures: 1}}, full, b)
+	conc := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 2, Period: time.Minute}
+	lease, _, err := c.Acquire(ctx, "job", conc)
+	if err != nil || lease == nil {
+		t.Fatalf("Acquire = %v, %v", lease, err)
+	}
+	full.set(fail)
+	err = lease.Release(ctx)
+	if !errors.Is(err, errDown) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("Release on a failing tier = %v, want errDown naming the tier", err)
+	}
+	if a := ev.lastAttempt(); a.Op != OpRelease || !a.Counted {
+		t.Errorf("last Attempt = %+v, want a counted release failure", a)
+	}
+	if got := ev.transitions(); len(got) != 1 || got[0] != "full:closed>open" {
+		t.Errorf("transitions = %v, want the failed release to open the breaker", got)
+	}
+	// A lease is owed its release even while the breaker is open.
+	full.set(ok)
+	if err := lease.Release(ctx); err != nil || full.released.Load() != 1 {
+		t.Errorf("Release with the breaker open = %v, released %d; want it delivered", err, full.released.Load())
+	}
+}
+
+func TestPeekLocalFallback(t *testing.T) {
+	full, local := newFull("full"), newFull("local")
+	full.set(fail)
+	c, _, _ := setup(t, Options{Local: local, Policy: func(string, smartlimit.Limit) Policy { return Local }}, full)
+	if _, err := local.AllowN(context.Background(), "k", lim, 4); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Peek(context.Background(), "k", lim)
+	if err != nil || r.Tier != "fake-local" || r.Remaining != 6 {
+		t.Errorf("Peek = %+v, %v; want 6 remaining from local", r, err)
+	}
+}
+
+func TestStrings(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{FailClosed.String(), "fail-closed"}, {FailOpen.String(), "fail-open"}, {Local.String(), "local"}, {Policy(9).String(), "unknown"},
+		{Closed.String(), "closed"}, {Open.String(), "open"}, {HalfOpen.String(), "half-open"}, {State(9).String(), "unknown"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("String() = %q, want %q", tc.got, tc.want)
+		}
+	}
+	// Policy names are the Tier names of their results.
+	if FailOpen.String() != smartlimit.TierFailOpen || FailClosed.String() != smartlimit.TierFailClosed {
+		t.Errorf("policy names differ from smartlimit's tier names")
+	}
+}

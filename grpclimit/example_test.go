@@ -1,0 +1,78 @@
+package grpclimit_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/grpclimit"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+// Limit every caller of a gRPC server to 2 calls a minute per API key,
+// falling back to the peer address for anonymous callers.
+func ExampleNew() {
+	// A limiter on an in-process miniredis; real programs use their Redis.
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	mr.SetTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{mr.Addr()}, DisableCache: true})
+	if err != nil {
+		panic(err)
+	}
+	defer rc.Close()
+	lim, err := smartlimit.New(rc)
+	if err != nil {
+		panic(err)
+	}
+
+	in, err := grpclimit.New(lim, grpclimit.Options{
+		Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Minute},
+		Key:   grpclimit.First(grpclimit.APIKey, grpclimit.PeerIP),
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(in.Unary()), grpc.ChainStreamInterceptor(in.Stream()))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+	for range 3 {
+		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+		st := status.Convert(err)
+		fmt.Print(st.Code())
+		for _, d := range st.Details() {
+			if ri, ok := d.(*errdetails.RetryInfo); ok {
+				fmt.Print(", retry in ", ri.GetRetryDelay().AsDuration())
+			}
+		}
+		fmt.Println()
+	}
+	// Output:
+	// OK
+	// OK
+	// ResourceExhausted, retry in 1m0s
+}

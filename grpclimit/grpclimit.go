@@ -1,0 +1,527 @@
+// Package grpclimit rate-limits gRPC servers with any smartlimit limiter:
+// unary and stream server interceptors that key calls by peer address,
+// metadata, method, user or API key, deny with codes.ResourceExhausted and
+// an errdetails.RetryInfo, and announce the IETF RateLimit fields in the
+// response header metadata. It is the gRPC counterpart of httplimit, in its
+// own module so that the core stays free of gRPC.
+//
+//	in, err := grpclimit.New(limiter, grpclimit.Options{Limit: smartlimit.PerSecond(100)})
+//	...
+//	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(in.Unary()), grpc.ChainStreamInterceptor(in.Stream()))
+package grpclimit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/httplimit"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// KeyFunc returns the key a call is limited under. fullMethod is the
+// call's "/package.Service/Method". Like httplimit's, the built-in key
+// functions prefix their kind ("ip:", "md:", "user:" ...) and fail with an
+// error matching httplimit.ErrNoKey when the call lacks what they key on.
+// Keys pass through httplimit.SafeKey.
+type KeyFunc func(ctx context.Context, fullMethod string) (string, error)
+
+// Metadata keys the interceptors set in the response header, the names of
+// httplimit's HTTP fields in gRPC's lowercase form.
+const (
+	MetadataRateLimitPolicy = "ratelimit-policy"
+	MetadataRateLimit       = "ratelimit"
+	MetadataRetryAfter      = "retry-after"
+)
+
+// Options configures an Interceptor. The zero value of every field is its
+// default; exactly one of Limit, Policies and PolicyFunc must be set.
+type Options struct {
+	// Limit is the limit of every call, reported as the policy
+	// httplimit.DefaultPolicyName.
+	Limit smartlimit.Limit
+	// Policies are several limits checked together, all or nothing; the
+	// Limiter must implement smartlimit.MultiLimiter when there is more
+	// than one.
+	Policies []httplimit.Policy
+	// PolicyFunc chooses the policies per call, for example by method. A
+	// call for which it returns none passes unlimited.
+	PolicyFunc func(ctx context.Context, fullMethod string) ([]httplimit.Policy, error)
+
+	// Key returns the key a call is limited under. The default is PeerIP.
+	Key KeyFunc
+	// Cost returns how many units a call takes. The default is 1.
+	Cost func(ctx context.Context, fullMethod string) (int64, error)
+
+	// Mode is httplimit.Block (the default) or httplimit.AnnotateOnly,
+	// which sets metadata and the context Decision but never denies.
+	Mode httplimit.Mode
+	// Exempt reports whether a call bypasses the limit. The default exempts
+	// nothing.
+	Exempt func(ctx context.Context, fullMethod string) bool
+	// SkipMethods lists full method names that bypass the limit, such as
+	// "/grpc.health.v1.Health/Check".
+	SkipMethods []string
+	// OmitMetadata turns off the ratelimit-policy, ratelimit and
+	// retry-after header metadata.
+	OmitMetadata bool
+
+	// OnError is what happens when the limiter fails: httplimit.FailClosed
+	// (the default) answers codes.Unavailable; httplimit.FailOpen lets the
+	// call pass, logs the error and records it in the Decision. Invalid
+	// input and errors from Key, Cost and PolicyFunc never fail open.
+	OnError httplimit.ErrorPolicy
+	// Logger receives limiter errors, at most once a second with a count of
+	// the rest. The default is slog.Default().
+	Logger *slog.Logger
+}
+
+// Interceptor rate-limits the calls of a gRPC server. It is safe for
+// simultaneous use by multiple goroutines.
+type Interceptor struct {
+	lim      httplimit.Limiter
+	multi    smartlimit.MultiLimiter
+	leaser   smartlimit.Leaser
+	policies []httplimit.Policy
+	policyMD string
+	opts     Options
+	lastLog  atomic.Int64
+	dropped  atomic.Int64
+}
+
+// New returns an Interceptor that limits calls on lim as opts says, or an
+// error when opts is inconsistent or a policy is invalid.
+func New(lim httplimit.Limiter, opts Options) (*Interceptor, error) {
+	if lim == nil {
+		return nil, errors.New("grpclimit: New: nil Limiter")
+	}
+	in := &Interceptor{lim: lim, opts: opts}
+	in.multi, _ = lim.(smartlimit.MultiLimiter)
+	in.leaser, _ = lim.(smartlimit.Leaser)
+	set := 0
+	if opts.Limit != (smartlimit.Limit{}) {
+		set++
+		in.policies = []httplimit.Policy{{Name: httplimit.DefaultPolicyName, Limit: opts.Limit}}
+	}
+	if len(opts.Policies) > 0 {
+		set++
+		in.policies = opts.Policies
+	}
+	if opts.PolicyFunc != nil {
+		set++
+	}
+	if set != 1 {
+		return nil, errors.New("grpclimit: New: set exactly one of Options.Limit, Options.Policies and Options.PolicyFunc")
+	}
+	if in.policies != nil {
+		ps, err := in.check(in.policies)
+		if err != nil {
+			return nil, fmt.Errorf("grpclimit: New: %w", err)
+		}
+		in.policies, in.policyMD = ps, httplimit.FormatPolicies(ps)
+	}
+	if opts.Mode > httplimit.AnnotateOnly {
+		return nil, fmt.Errorf("grpclimit: New: unknown Mode %d", opts.Mode)
+	}
+	if opts.OnError > httplimit.FailOpen {
+		return nil, fmt.Errorf("grpclimit: New: unknown OnError %d", opts.OnError)
+	}
+	if in.opts.Key == nil {
+		in.opts.Key = PeerIP
+	}
+	if in.opts.Logger == nil {
+		in.opts.Logger = slog.Default()
+	}
+	return in, nil
+}
+
+// check validates policies and names the unnamed, copying rather than
+// writing the caller's slice.
+func (in *Interceptor) check(ps []httplimit.Policy) ([]httplimit.Policy, error) {
+	out := slices.Clone(ps)
+	for i := range out {
+		p := &out[i]
+		if p.Name == "" {
+			p.Name = httplimit.DefaultPolicyName
+		}
+		for j := 0; j < len(p.Name); j++ {
+			if c := p.Name[j]; c < 0x20 || c > 0x7e {
+				return nil, fmt.Errorf("policy name %q: want printable ASCII", p.Name)
+			}
+		}
+		if err := p.Limit.Validate(); err != nil {
+			return nil, fmt.Errorf("policy %q: %w", p.Name, err)
+		}
+		if len(out) > 1 && p.Limit.Algorithm == smartlimit.Concurrency {
+			return nil, fmt.Errorf("policy %q: a Concurrency limit must be the only policy", p.Name)
+		}
+	}
+	if len(out) > 1 && in.multi == nil {
+		return nil, fmt.Errorf("%d policies need a Limiter that implements smartlimit.MultiLimiter", len(out))
+	}
+	return out, nil
+}
+
+type ctxKey struct{}
+
+// FromContext returns the Decision the interceptor stored in ctx, and false
+// when there is none (the call was exempt or skipped).
+func FromContext(ctx context.Context) (httplimit.Decision, bool) {
+	d, ok := ctx.Value(ctxKey{}).(*httplimit.Decision)
+	if !ok {
+		return httplimit.Decision{}, false
+	}
+	return *d, true
+}
+
+// Unary returns the unary server interceptor.
+func (in *Interceptor) Unary() grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		ctx, done, err := in.decide(ctx, info.FullMethod, func(md metadata.MD) error { return grpc.SetHeader(ctx, md) })
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		return handler(ctx, req)
+	}
+}
+
+// Stream returns the stream server interceptor. A stream is checked once,
+// when it opens; a Concurrency policy holds its lease until the stream
+// ends.
+func (in *Interceptor) Stream() grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, done, err := in.decide(ss.Context(), info.FullMethod, ss.SetHeader)
+		if err != nil {
+			return err
+		}
+		defer done()
+		return handler(srv, &stream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+// stream carries the Decision's context to the handler.
+type stream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stream) Context() context.Context { return s.ctx }
+
+func nothing() {}
+
+// decide checks a call. It returns the context for the handler and a
+// function to call when the handler returns, or the status error to answer
+// with.
+func (in *Interceptor) decide(ctx context.Context, method string, setHeader func(metadata.MD) error) (context.Context, func(), error) {
+	if slices.Contains(in.opts.SkipMethods, method) || (in.opts.Exempt != nil && in.opts.Exempt(ctx, method)) {
+		return ctx, nothing, nil
+	}
+	policies, policyMD := in.policies, in.policyMD
+	if in.opts.PolicyFunc != nil {
+		ps, err := in.opts.PolicyFunc(ctx, method)
+		if err != nil {
+			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: PolicyFunc: %w", err))
+		}
+		if len(ps) == 0 {
+			return ctx, nothing, nil
+		}
+		if ps, err = in.check(ps); err != nil {
+			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: PolicyFunc: %w", err))
+		}
+		policies, policyMD = ps, httplimit.FormatPolicies(ps)
+	}
+	key, err := in.opts.Key(ctx, method)
+	if err != nil {
+		return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: key: %w", err))
+	}
+	d := &httplimit.Decision{Key: httplimit.SafeKey(key), Cost: 1, Policies: policies, Policy: policies[0]}
+	if in.opts.Cost != nil {
+		if d.Cost, err = in.opts.Cost(ctx, method); err != nil {
+			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: cost: %w", err))
+		}
+	}
+
+	var lease *smartlimit.Lease
+	switch l := policies[0].Limit; {
+	case len(policies) > 1:
+		ls := make([]smartlimit.Limit, len(policies))
+		for i, p := range policies {
+			ls[i] = p.Limit
+		}
+		d.Result, err = in.multi.AllowAll(ctx, d.Key, d.Cost, ls...)
+		d.Policy = binding(policies, d.Result)
+	case l.Algorithm == smartlimit.Concurrency && in.leaser != nil && d.Cost > 0:
+		lease, d.Result, err = in.leaser.Acquire(ctx, d.Key, l)
+	default:
+		d.Result, err = in.lim.AllowN(ctx, d.Key, l, d.Cost)
+	}
+	if err != nil {
+		var bad *smartlimit.InputError
+		if errors.As(err, &bad) {
+			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w", err))
+		}
+		if in.opts.OnError == httplimit.FailClosed {
+			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w: %w", httplimit.ErrUnavailable, err))
+		}
+		in.log(ctx, method, "grpclimit: limiter failed; call passed unlimited (FailOpen)", err)
+		d.Err = err
+		d.Result = smartlimit.Result{Allowed: true, Tier: smartlimit.TierFailOpen}
+		return context.WithValue(ctx, ctxKey{}, d), nothing, nil
+	}
+	done := nothing
+	if lease != nil {
+		done = func() {
+			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+				in.log(ctx, method, "grpclimit: releasing concurrency lease", err)
+			}
+		}
+	}
+
+	t, hasT := httplimit.DeltaSeconds(d.Result)
+	denied := !d.Result.Allowed && in.opts.Mode == httplimit.Block
+	if !in.opts.OmitMetadata {
+		md := metadata.Pairs(
+			MetadataRateLimitPolicy, policyMD,
+			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy.Name, d.Result))
+		if denied && hasT {
+			md.Set(MetadataRetryAfter, strconv.FormatInt(t, 10))
+		}
+		// Failing to set metadata (the header was already sent) must not
+		// fail the call: the decision stands without it.
+		_ = setHeader(md)
+	}
+	if denied {
+		return nil, nil, deniedStatus(d, t, hasT)
+	}
+	if d.Result.Delay > 0 && in.opts.Mode == httplimit.Block {
+		timer := time.NewTimer(d.Result.Delay)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			done()
+			return nil, nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	return context.WithValue(ctx, ctxKey{}, d), done, nil
+}
+
+// deniedStatus is ResourceExhausted with a RetryInfo (when the call can
+// ever pass) and a QuotaFailure naming the violated policy.
+func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
+	msg := "rate limit exceeded: policy " + strconv.Quote(d.Policy.Name)
+	if !hasT {
+		msg += " (the call costs more than the policy's capacity and can never pass)"
+	}
+	st := status.New(codes.ResourceExhausted, msg)
+	details := []protoadapt.MessageV1{&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
+		Subject:     d.Policy.Name,
+		Description: d.Policy.Limit.String(),
+	}}}}
+	if hasT {
+		// Whole seconds, rounded up, as Retry-After: never earlier than the limiter's answer.
+		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(t) * time.Second)})
+	}
+	withDetails, err := st.WithDetails(details...)
+	if err != nil { // only if the details could not be marshaled
+		return st.Err()
+	}
+	return withDetails.Err()
+}
+
+// fail maps an error that keeps a call from being decided to a status.
+func (in *Interceptor) fail(ctx context.Context, method string, err error) error {
+	switch {
+	case errors.Is(err, httplimit.ErrNoKey):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, httplimit.ErrUnavailable):
+		in.log(ctx, method, "grpclimit: call refused: cannot check rate limit (FailClosed)", err)
+		// Details stay in the log: they may name internal hosts.
+		return status.Error(codes.Unavailable, "rate limiter unavailable")
+	default:
+		in.log(ctx, method, "grpclimit: call refused: cannot compute rate limit", err)
+		return status.Error(codes.Internal, "rate limit check failed")
+	}
+}
+
+// log writes at most one line a second and counts the ones it drops.
+func (in *Interceptor) log(ctx context.Context, method, msg string, err error) {
+	now := time.Now().UnixNano()
+	last := in.lastLog.Load()
+	if now-last < int64(time.Second) || !in.lastLog.CompareAndSwap(last, now) {
+		in.dropped.Add(1)
+		return
+	}
+	in.opts.Logger.LogAttrs(ctx, slog.LevelError, msg,
+		slog.String("error", err.Error()),
+		slog.String("method", method),
+		slog.Int64("suppressed", in.dropped.Swap(0)))
+}
+
+// binding returns the policy whose limit gave r; see httplimit.Decision.
+func binding(ps []httplimit.Policy, r smartlimit.Result) httplimit.Policy {
+	for _, p := range ps {
+		if p.Limit.Capacity() == r.Limit {
+			return p
+		}
+	}
+	return ps[0]
+}
+
+// PeerAddr returns the address of the call's peer.
+func PeerAddr(ctx context.Context) (netip.Addr, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return netip.Addr{}, fmt.Errorf("%w: no peer in context", httplimit.ErrNoKey)
+	}
+	s := p.Addr.String()
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), nil
+	}
+	return netip.Addr{}, fmt.Errorf("%w: peer address %q is not an IP address", httplimit.ErrNoKey, s)
+}
+
+// PeerIP is a KeyFunc that keys the peer address, IPv6 grouped by /64:
+// "ip:192.0.2.1". It reads no metadata; behind a proxy use ClientIP.
+func PeerIP(ctx context.Context, _ string) (string, error) {
+	a, err := PeerAddr(ctx)
+	if err != nil {
+		return "", err
+	}
+	var k httplimit.IPKeyer // the defaults, trusting no proxy
+	return k.AddrKey(a), nil
+}
+
+// ClientIP returns a KeyFunc that keys the client address behind the
+// trusted proxies of opts, read from the x-forwarded-for, forwarded or
+// x-real-ip metadata (as grpc-gateway and Envoy forward them) exactly as
+// httplimit.ClientIP reads HTTP headers: only from a trusted peer, from the
+// right.
+func ClientIP(opts httplimit.IPOptions) (KeyFunc, error) {
+	k, err := httplimit.NewIPKeyer(opts)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, _ string) (string, error) {
+		a, err := PeerAddr(ctx)
+		if err != nil {
+			return "", err
+		}
+		md, _ := metadata.FromIncomingContext(ctx)
+		return k.AddrKey(k.ClientAddr(a, md.Get)), nil
+	}, nil
+}
+
+// Metadata returns a KeyFunc that keys the first value of the request
+// metadata key name: "md:NAME=VALUE".
+func Metadata(name string) KeyFunc {
+	name = strings.ToLower(name)
+	return func(ctx context.Context, _ string) (string, error) {
+		if v := first(ctx, name); v != "" {
+			return "md:" + name + "=" + v, nil
+		}
+		return "", fmt.Errorf("%w: no metadata %s", httplimit.ErrNoKey, name)
+	}
+}
+
+// Method is a KeyFunc that keys the full method: "method:/pkg.Svc/Call".
+func Method(_ context.Context, fullMethod string) (string, error) {
+	return "method:" + fullMethod, nil
+}
+
+// User returns a KeyFunc that keys the user that id finds in the context
+// (put there by your authentication interceptor): "user:ID".
+func User(id func(ctx context.Context) (string, bool)) KeyFunc {
+	return func(ctx context.Context, _ string) (string, error) {
+		if u, ok := id(ctx); ok && u != "" {
+			return "user:" + u, nil
+		}
+		return "", fmt.Errorf("%w: no authenticated user", httplimit.ErrNoKey)
+	}
+}
+
+// APIKey is a KeyFunc that keys the API key in the authorization metadata
+// ("Bearer KEY") or in x-api-key: "apikey:" and the unpadded base64url
+// SHA-256 of the key, the same key httplimit.APIKey gives over HTTP.
+func APIKey(ctx context.Context, _ string) (string, error) {
+	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		if tok := strings.TrimSpace(auth[7:]); tok != "" {
+			return "apikey:" + hashed(tok), nil
+		}
+	}
+	if k := strings.TrimSpace(first(ctx, "x-api-key")); k != "" {
+		return "apikey:" + hashed(k), nil
+	}
+	return "", fmt.Errorf("%w: no API key", httplimit.ErrNoKey)
+}
+
+func hashed(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func first(ctx context.Context, name string) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if vs := md.Get(name); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// Compose returns a KeyFunc that keys the combination of keys, joined as
+// httplimit.Compose joins them.
+func Compose(keys ...KeyFunc) KeyFunc {
+	return func(ctx context.Context, method string) (string, error) {
+		var b strings.Builder
+		for i, k := range keys {
+			s, err := k(ctx, method)
+			if err != nil {
+				return "", err
+			}
+			if i > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(strings.NewReplacer("%", "%25", "|", "%7C").Replace(s))
+		}
+		return b.String(), nil
+	}
+}
+
+// First returns a KeyFunc that returns the key of the first of keys that
+// does not fail with httplimit.ErrNoKey.
+func First(keys ...KeyFunc) KeyFunc {
+	return func(ctx context.Context, method string) (string, error) {
+		err := fmt.Errorf("%w: no key applies", httplimit.ErrNoKey)
+		for _, k := range keys {
+			var s string
+			if s, err = k(ctx, method); err == nil {
+				return s, nil
+			}
+			if !errors.Is(err, httplimit.ErrNoKey) {
+				return "", err
+			}
+		}
+		return "", err
+	}
+}

@@ -6,10 +6,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/rueidis"
 	"github.com/smartlimit/smartlimit"
 	"github.com/smartlimit/smartlimit/grpclimit"
+	"github.com/smartlimit/smartlimit/memfallback"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,22 +20,15 @@ import (
 // Limit every caller of a gRPC server to 2 calls a minute per API key,
 // falling back to the peer address for anonymous callers.
 func ExampleNew() {
-	// A limiter on an in-process miniredis; real programs use their Redis.
-	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		panic(err)
-	}
-	defer mr.Close()
-	mr.SetTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{mr.Addr()}, DisableCache: true})
+	// The in-process tier, on a fixed clock so the output is stable; real
+	// programs pass their Redis Client or failover coordinator.
+	lim, err := memfallback.New(memfallback.Options{
+		Clock: func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) },
+	})
 	if err != nil {
 		panic(err)
 	}
-	defer rc.Close()
-	lim, err := smartlimit.New(rc)
-	if err != nil {
-		panic(err)
-	}
+	defer lim.Close()
 
 	in, err := grpclimit.New(lim, grpclimit.Options{
 		Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Minute},

@@ -49,7 +49,7 @@ const (
 // one when a new key needs room. A bound, so that a flood of new keys
 // against a full shard costs each of them a fixed amount of work under the
 // lock instead of a scan of the shard; the janitor does the full sweeps.
-const evictSample = 32
+const evictSample = 16
 
 // ErrFull is returned, with Options.OnFull set to ErrorWhenFull, by a check
 // that would store a new key in a store that has no room for it: every
@@ -462,14 +462,15 @@ func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smart
 			return smartlimit.Result{}, err
 		}
 	}
-	e := &entry{p: p}
+	e := entry{p: p} // on the stack until it is stored
 	d := e.step(now, n, id)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
 		if !s.makeRoom(sh, now, 1) {
 			sh.mu.Unlock()
 			return s.full(&p)
 		}
-		sh.m[k] = e
+		stored := e
+		sh.m[k] = &stored
 	}
 	sh.mu.Unlock()
 	return result(&p, d), nil

@@ -70,14 +70,38 @@ type Problem struct {
 func WriteProblem(w http.ResponseWriter, p Problem) {
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for this struct; keep the status anyway
-		body = nil
+		body = []byte("{}")
 	}
+	writeProblem(w, p.Status, append(body, '\n'))
+}
+
+// writeProblem writes a problem+json body with status code. The two header
+// values share one backing array.
+func writeProblem(w http.ResponseWriter, code int, body []byte) {
+	vals := [...]string{"application/problem+json", "nosniff"}
 	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Content-Length", strconv.Itoa(len(body)+1))
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(append(body, '\n'))
+	h["Content-Type"] = vals[0:1:1]
+	h["X-Content-Type-Options"] = vals[1:2:2]
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}
+
+// deniedHead is the default 429 body up to its optional members, as
+// json.Marshal writes a Problem.
+const deniedHead = `{"type":"` + ProblemQuotaExceeded + `","title":"Too Many Requests","status":429`
+
+// appendDenied appends the default 429 body: WriteProblem's output for a
+// quota-exceeded Problem naming policy, built without reflection because a
+// flood of denials is exactly when this path must be cheap. Policy names
+// are printable ASCII, where Go quoting and JSON quoting agree.
+func appendDenied(b []byte, policy string, never bool) []byte {
+	b = append(b, deniedHead...)
+	if never {
+		b = append(b, `,"detail":"the request costs more than the policy's capacity and can never pass"`...)
+	}
+	b = append(b, `,"violated-policies":[`...)
+	b = strconv.AppendQuote(b, policy)
+	return append(b, "]}\n"...)
 }
 
 // FormatPolicies returns the RateLimit-Policy field value for ps, one list

@@ -93,3 +93,21 @@ func TestExportedFormats(t *testing.T) {
 		t.Errorf("FormatPolicies = %s, want %s", got, want)
 	}
 }
+
+// The hand-built 429 body is exactly what WriteProblem writes.
+func TestAppendDeniedMatchesWriteProblem(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"default", `we"ird\ name`, ""} {
+		for _, never := range []bool{false, true} {
+			p := Problem{Type: ProblemQuotaExceeded, Title: "Too Many Requests", Status: 429, ViolatedPolicies: []string{name}}
+			if never {
+				p.Detail = "the request costs more than the policy's capacity and can never pass"
+			}
+			w := httptest.NewRecorder()
+			WriteProblem(w, p)
+			if got, want := string(appendDenied(nil, name, never)), w.Body.String(); got != want {
+				t.Errorf("appendDenied(%q, %v) = %s, want %s", name, never, got, want)
+			}
+		}
+	}
+}

@@ -394,12 +394,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}()
 	}
 
-	m.setHeaders(w.Header(), d, policyHV)
+	denied := !d.Result.Allowed && m.opts.Mode == Block
+	m.setHeaders(w.Header(), d, policyHV, denied)
 	r = r.WithContext(dc)
-	if !d.Result.Allowed && m.opts.Mode == Block {
-		if t, ok := resetSeconds(d.Result); ok {
-			w.Header().Set(HeaderRetryAfter, strconv.FormatInt(t, 10))
-		}
+	if denied {
 		m.opts.DeniedHandler.ServeHTTP(w, r)
 		return
 	}
@@ -447,37 +445,47 @@ var (
 	canonReset           = http.CanonicalHeaderKey(HeaderXRateLimitReset)
 )
 
-// setHeaders sets the rate limit headers for d. All values share one string
-// and one slice backing array: two allocations, whatever the count.
-func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string) {
-	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders {
+// setHeaders sets the rate limit headers for d, and Retry-After when
+// retry. All values share one string and one slice backing array: two
+// allocations, whatever the count.
+func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, retry bool) {
+	reset, hasReset := resetSeconds(d.Result)
+	retry = retry && hasReset // a request that can never pass gets no time to retry at
+	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders && !retry {
 		return
 	}
 	var buf [160]byte
-	var ends [4]int // ends of the RateLimit, Limit, Remaining and Reset values in buf
+	var ends [5]int // ends of the RateLimit, Limit, Remaining, Reset and Retry-After values in buf
 	b := buf[:0]
 	if !m.opts.OmitDraftHeaders {
 		b = appendStateItem(b, d.Policy.Name, d.Result)
 	}
 	ends[0] = len(b)
-	reset, hasReset := resetSeconds(d.Result)
 	if !m.opts.OmitLegacyHeaders {
 		b = strconv.AppendInt(b, d.Result.Limit, 10)
 		ends[1] = len(b)
 		b = strconv.AppendInt(b, max(d.Result.Remaining, 0), 10)
 		ends[2] = len(b)
 		if hasReset {
+			r := reset
 			if m.opts.ResetFormat == ResetUnix {
 				// Round up, as for delta seconds: never announce a reset
 				// before the limiter's.
-				reset = m.opts.Now().Add(time.Duration(reset)*time.Second + time.Second - 1).Unix()
+				r = m.opts.Now().Add(time.Duration(reset)*time.Second + time.Second - 1).Unix()
 			}
-			b = strconv.AppendInt(b, reset, 10)
+			b = strconv.AppendInt(b, r, 10)
 		}
-		ends[3] = len(b)
+	} else {
+		ends[1], ends[2] = len(b), len(b)
 	}
+	ends[3] = len(b)
+	if retry {
+		// Retry-After is RateLimit's t: never earlier than announced.
+		b = strconv.AppendInt(b, reset, 10)
+	}
+	ends[4] = len(b)
 	all := string(b)
-	vals := make([]string, 5)
+	vals := make([]string, 6)
 	set := func(i int, name, v string) { vals[i] = v; h[name] = vals[i : i+1 : i+1] }
 	if !m.opts.OmitDraftHeaders {
 		set(0, canonRateLimitPolicy, policyHV)
@@ -490,18 +498,20 @@ func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string) {
 			set(4, canonReset, all[ends[2]:ends[3]])
 		}
 	}
+	if retry {
+		set(5, HeaderRetryAfter, all[ends[3]:ends[4]])
+	}
 }
 
 // deny is the default DeniedHandler.
 func deny(w http.ResponseWriter, r *http.Request) {
-	p := Problem{Type: ProblemQuotaExceeded, Title: "Too Many Requests", Status: http.StatusTooManyRequests}
-	if d, ok := FromContext(r.Context()); ok {
-		p.ViolatedPolicies = []string{d.Policy.Name}
-		if d.Result.RetryAfter == smartlimit.Never {
-			p.Detail = "the request costs more than the policy's capacity and can never pass"
-		}
+	d, ok := FromContext(r.Context())
+	if !ok { // only when called outside the middleware
+		WriteProblem(w, Problem{Type: ProblemQuotaExceeded, Title: "Too Many Requests", Status: http.StatusTooManyRequests})
+		return
 	}
-	WriteProblem(w, p)
+	var buf [256]byte
+	writeProblem(w, http.StatusTooManyRequests, appendDenied(buf[:0], d.Policy.Name, d.Result.RetryAfter == smartlimit.Never))
 }
 
 // defaultError is the default ErrorHandler.

@@ -178,10 +178,16 @@ func TestOmitHeaders(t *testing.T) {
 	t.Parallel()
 	s := smartlimittest.New(t)
 	h := newMW(t, s.Client, httplimit.Options{Limit: threePerMinute, OmitDraftHeaders: true, OmitLegacyHeaders: true}).Handle(ok)
-	w := do(h, "GET", "/")
-	for _, k := range []string{"RateLimit", "RateLimit-Policy", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
-		if v := w.Header().Get(k); v != "" {
-			t.Errorf("%s = %q, want none", k, v)
+	for i := range 4 {
+		w := do(h, "GET", "/")
+		for _, k := range []string{"RateLimit", "RateLimit-Policy", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+			if v := w.Header().Get(k); v != "" {
+				t.Errorf("request %d: %s = %q, want none", i, k, v)
+			}
+		}
+		// Retry-After belongs to the 429, not to the optional fields.
+		if got, want := w.Header().Get("Retry-After"), map[bool]string{true: "60"}[i == 3]; got != want {
+			t.Errorf("request %d: Retry-After = %q, want %q", i, got, want)
 		}
 	}
 }

@@ -172,7 +172,7 @@ func New(lim Limiter, opts Options) (*Middleware, error) {
 	}
 	if len(opts.Policies) > 0 {
 		set++
-		m.policies = opts.Policies
+		m.policies = slices.Clone(opts.Policies) // the caller may reuse its slice
 	}
 	if opts.PolicyFunc != nil {
 		set++

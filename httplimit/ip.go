@@ -237,7 +237,8 @@ func lastForwardedElement(s string) (rest, elem string) {
 }
 
 // forwardedFor returns the value of the "for" parameter of a Forwarded
-// element (for=192.0.2.60;proto=http), unquoted, or "" when it has none.
+// element (for=192.0.2.60;proto=http), unquoted, or "" when it has none:
+// an element without one says nothing about the client, and the walk stops.
 func forwardedFor(elem string) string {
 	for elem != "" {
 		var pair string
@@ -250,12 +251,9 @@ func forwardedFor(elem string) string {
 		if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
 			value = strings.ReplaceAll(value[1:len(value)-1], `\`, "")
 		}
-		if value == "" {
-			return "invalid" // present but empty: stop the walk here
-		}
 		return value
 	}
-	return "invalid" // an element without for= says nothing about the client
+	return ""
 }
 
 // cutUnquoted cuts s around the first sep outside a quoted string.

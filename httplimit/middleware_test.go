@@ -21,6 +21,9 @@ import (
 	"github.com/smartlimit/smartlimit/smartlimittest"
 )
 
+// Handle has the shape chi's Use and With and gorilla/mux's Use take.
+var _ func(http.Handler) http.Handler = (*httplimit.Middleware)(nil).Handle
+
 // threePerMinute is a fixed window; smartlimittest.T0 starts a window, so
 // a first request at T0 resets in exactly 60 s.
 var threePerMinute = smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 3, Period: time.Minute}

@@ -77,7 +77,9 @@ func Start(tb testing.TB, extra ...string) *Server {
 		return &Server{Addr: addr, tb: tb}
 	}
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if err != nil && len(extra) > 0 {
+		Unavailable(tb, "%v; this test starts its own server with %q", ErrNoRedisServer, extra)
+	} else if err != nil {
 		Unavailable(tb, "%v, or set %s", ErrNoRedisServer, AddrEnv)
 	}
 	s, err := startServer(bin, tb.TempDir(), extra...)

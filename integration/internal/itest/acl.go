@@ -32,7 +32,7 @@ var ACLClusterCommands = []string{"+cluster|slots", "+cluster|shards"}
 // and that the user can do nothing else: no other command, no other key.
 func LeastPrivilege(t *testing.T, admin rueidis.Client, opt rueidis.ClientOption, perms []string) {
 	ctx := context.Background()
-	prefix := Prefix(t)
+	prefix := Prefix()
 	user := "limiter-" + prefix
 	setuser := append([]string{"ACL", "SETUSER", user, "reset", "on", ">s3cret", "~" + prefix + ":*"}, perms...)
 	for addr, node := range admin.Nodes() {

@@ -18,7 +18,7 @@ import (
 // it, where elapsed is measured by Redis TIME around the run.
 func HotKey(t *testing.T, rc1, rc2 rueidis.Client, a smartlimit.Algorithm, duration time.Duration) {
 	ctx := context.Background()
-	prefix := Prefix(t)
+	prefix := Prefix()
 	var clients [2]*smartlimit.Client
 	for i, rc := range []rueidis.Client{rc1, rc2} {
 		c, err := smartlimit.New(rc, smartlimit.WithPrefix(prefix))

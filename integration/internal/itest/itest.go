@@ -29,7 +29,7 @@ import (
 // Prefix returns a key prefix no other test or run uses, so that tests can
 // share a server (one named by the environment, above all) without seeing
 // each other's keys.
-func Prefix(tb testing.TB) string {
+func Prefix() string {
 	var b [4]byte
 	rand.Read(b[:])
 	return "slit-" + hex.EncodeToString(b[:])
@@ -39,7 +39,7 @@ func Prefix(tb testing.TB) string {
 // own.
 func NewClient(tb testing.TB, rc rueidis.Client) *smartlimit.Client {
 	tb.Helper()
-	c, err := smartlimit.New(rc, smartlimit.WithPrefix(Prefix(tb)))
+	c, err := smartlimit.New(rc, smartlimit.WithPrefix(Prefix()))
 	if err != nil {
 		tb.Fatalf("smartlimit.New: %v", err)
 	}

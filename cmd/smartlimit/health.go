@@ -135,6 +135,8 @@ type NodeHealth struct {
 	ClockOffsetUS  int64    `json:"clock_offset_us"`
 	MissingScripts []string `json:"missing_scripts"`
 	Error          string   `json:"error,omitempty"`
+
+	clockKnown bool // TIME answered; ClockOffsetUS is measured
 }
 
 // ProbeHealth is one probe: a check of cost 0 through one script.
@@ -255,7 +257,7 @@ func checkRedisTier(ctx context.Context, o healthOptions) TierHealth {
 	var lo, hi int64
 	first := true
 	for _, n := range th.Nodes {
-		if !n.Reachable {
+		if !n.clockKnown {
 			continue
 		}
 		if first || n.ClockOffsetUS < lo {
@@ -344,7 +346,7 @@ func checkNode(ctx context.Context, addr string, node rueidis.Client) (NodeHealt
 		sec, err1 := tm[0].AsInt64()
 		usec, err2 := tm[1].AsInt64()
 		if err1 == nil && err2 == nil {
-			bestRTT = rtt
+			bestRTT, nh.clockKnown = rtt, true
 			nh.ClockOffsetUS = sec*1_000_000 + usec - before.Add(rtt/2).UnixMicro()
 		}
 	}

@@ -10,9 +10,10 @@ import (
 	"github.com/smartlimit/smartlimit"
 )
 
-// Response header names. The middleware sets them with http.Header.Set, so
-// on the wire they appear in canonical form ("Ratelimit-Policy"); header
-// names are case-insensitive.
+// Response header names. The middleware stores them under their canonical
+// keys (http.CanonicalHeaderKey), so on the wire they read
+// "Ratelimit-Policy"; header names are case-insensitive, and Header.Get
+// finds them by these constants.
 const (
 	// HeaderRateLimitPolicy describes the policies (quota q per window w
 	// seconds) of draft-ietf-httpapi-ratelimit-headers:

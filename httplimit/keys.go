@@ -31,12 +31,13 @@ var ErrNoKey = errors.New("httplimit: request has no rate limit key")
 // smartlimit.MaxKeyLen so that the Redis key around it stays small.
 const MaxKeyLen = 256
 
-// SafeKey returns key in a form that is safe inside a Redis key: '%' and
-// every byte that is not printable ASCII, and '{', '}' and space (which
-// would change the Redis Cluster hash tag or split a command line when
-// printed), are percent-encoded, and a result longer than MaxKeyLen is
-// replaced by its first bytes and a SHA-256 of the whole. SafeKey is
-// injective up to SHA-256 collisions: distinct keys stay distinct.
+// SafeKey returns key in a form that is safe inside a Redis key: every
+// byte that is not printable ASCII, space, '{' and '}' (which would change
+// the Redis Cluster hash tag), and '%' and '~' (this encoding's own
+// markers) are percent-encoded, and a result longer than MaxKeyLen is
+// replaced by its first bytes, '~' and the unpadded base64url SHA-256 of
+// the whole. SafeKey is injective up to SHA-256 collisions: distinct keys
+// stay distinct.
 func SafeKey(key string) string {
 	n := 0
 	for i := 0; i < len(key); i++ {

@@ -37,7 +37,9 @@ var ErrUnavailable = errors.New("httplimit: rate limiter unavailable")
 // smartlimit tier implements it. When it also implements
 // smartlimit.MultiLimiter the middleware can check several policies at
 // once, and when it implements smartlimit.Leaser a Concurrency policy holds
-// a lease for the duration of the request.
+// a lease for the duration of the request. (Without Leaser, a Concurrency
+// policy's slots are taken with AllowN and come back only when they expire,
+// a Period later.)
 type Limiter interface {
 	AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error)
 }
@@ -61,8 +63,9 @@ const (
 	// Block answers a denied request with DeniedHandler (429 by default).
 	Block Mode = iota
 	// AnnotateOnly only sets headers and the context Decision and always
-	// calls the next handler: for shadow rollouts, to see whom a limit
-	// would hit before it does.
+	// calls the next handler at once (a leaky bucket's Delay is not waited
+	// out): for shadow rollouts, to see whom a limit would hit before it
+	// does.
 	AnnotateOnly
 )
 
@@ -93,7 +96,9 @@ type Options struct {
 	PolicyFunc func(r *http.Request) ([]Policy, error)
 
 	// Key returns the key a request is limited under. The default is
-	// RemoteIP. Keys pass through SafeKey.
+	// RemoteIP. Keys pass through SafeKey. A request for which Key fails
+	// goes to ErrorHandler (400 for ErrNoKey by default); use First to fall
+	// back to another key instead.
 	Key KeyFunc
 	// Cost returns how many units a request takes, for example by body
 	// size or endpoint weight. The default is 1 for every request.

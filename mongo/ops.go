@@ -146,11 +146,10 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 			return smartlimit.Combine(rs), nil
 		}
 		// Take back what was written. After a failed round trip some writes
-		// may have been applied; the conditions make undoing the others a
-		// no-op.
+		// may have been applied; the tokens make undoing the others a no-op.
 		var written []int
 		for i, g := range groups {
-			if err != nil || (g.err == nil && !contains(lost, g)) {
+			if err != nil || g.written {
 				written = append(written, i)
 			}
 		}
@@ -166,20 +165,11 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 	}
 }
 
-func contains(gs []*group, g *group) bool {
-	for _, x := range gs {
-		if x == g {
-			return true
-		}
-	}
-	return false
-}
-
 // undo restores the states before of the groups at indexes written, which
-// were written as version before.v+1, in one round trip: each restore is
-// conditional on that version, so a document another writer has changed
-// since keeps its state (and the charge), and is counted as stranded. A
-// document that was absent is deleted.
+// were written as version before.v+1 with the groups' tokens, in one round
+// trip: each restore is conditional on that token, so a document another
+// writer has changed since keeps its state (and the charge), and is counted
+// as stranded. A document that was absent is deleted.
 func (s *Store) undo(ctx context.Context, groups []*group, before []*state, written []int, now int64) error {
 	if len(written) == 0 {
 		return nil
@@ -187,13 +177,13 @@ func (s *Store) undo(ctx context.Context, groups []*group, before []*state, writ
 	models := make([]mongo.WriteModel, 0, len(written))
 	for _, i := range written {
 		g, b := groups[i], before[i]
-		filter := bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: b.v + 1}}
-		if b.v == 0 {
+		filter := bson.D{{Key: "_id", Value: g.id}, {Key: "w", Value: g.token}}
+		if b.v == 0 { // it was absent
 			models = append(models, mongo.NewDeleteOneModel().SetFilter(filter))
 			continue
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
-			SetUpdate(bson.D{{Key: "$set", Value: b.fields(now, b.v+2)}}))
+			SetUpdate(bson.D{{Key: "$set", Value: append(b.fields(now, b.v+2), bson.E{Key: "w", Value: int64(0)})}}))
 	}
 	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	if res != nil {

@@ -124,7 +124,9 @@ func (s *Store) Collection() *mongo.Collection { return s.coll }
 type Stats struct {
 	// Conflicts is the number of conditional writes that lost the race to
 	// another writer (a version mismatch, or a duplicate key on the insert
-	// of a new document) and were decided again.
+	// of a new document) and were decided again. On servers that stop a
+	// failed bulk write early (FerretDB v1), the writes after the failure
+	// count too: they were not applied and were decided again.
 	Conflicts int64
 	// Contention is the number of calls that gave up with ErrContention.
 	Contention int64
@@ -391,6 +393,9 @@ type group struct {
 	items []item
 	st    *state // the state decided, when it changed
 	err   error  // set when the group failed on its own
+
+	token   int64 // the random token of the last write (w)
+	written bool  // the last write took effect
 }
 
 type item struct {
@@ -400,7 +405,7 @@ type item struct {
 }
 
 // doc is the stored document of one key under one limit. Only the fields
-// of its algorithm are set: a, b, c for the fixed-size states (algo.State),
+// of its algorithm are set beside v, w and expireAt: a, b, c for the fixed-size states (algo.State),
 // t for SlidingWindow (algo.Log), ids and dl for Concurrency (algo.Leases).
 type doc struct {
 	ID       string    `bson:"_id"`
@@ -411,6 +416,7 @@ type doc struct {
 	T        []int64   `bson:"t,omitempty"`
 	IDs      []string  `bson:"ids,omitempty"`
 	DL       []int64   `bson:"dl,omitempty"`
+	W        int64     `bson:"w"` // the token of the write that stored this version
 	ExpireAt time.Time `bson:"expireAt"`
 }
 
@@ -461,35 +467,68 @@ func (s *Store) get(ctx context.Context, id string) (*doc, error) {
 // in one round trip. The update is an upsert, so an absent document is
 // inserted; when the condition fails the upsert tries to insert a second
 // document with the same _id, and the duplicate-key error is how a lost
-// race shows, per write, in a bulk. write returns the groups that lost;
-// groups whose write failed otherwise get their err set.
+// race shows. write returns the groups that lost and marks those written;
+// groups whose write the server rejected otherwise get their err set. Its
+// own error means the round trip failed as a whole, and some writes may
+// have been applied.
+//
+// Each write also stores a random token (w). When a bulk write reports
+// errors, write reads the documents back and counts as written exactly
+// those that carry their token: servers disagree on what a failed bulk
+// reports (FerretDB v1 stops at the first error, even unordered, and
+// reports it at index 0), while the documents do not.
 func (s *Store) write(ctx context.Context, groups []*group, now int64) (lost []*group, err error) {
 	models := make([]mongo.WriteModel, len(groups))
 	for i, g := range groups {
+		g.token, g.written = rand.Int64(), false
+		set := append(g.st.fields(now, g.st.v+1), bson.E{Key: "w", Value: g.token})
 		models[i] = mongo.NewUpdateOneModel().
 			SetFilter(bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: g.st.v}}).
-			SetUpdate(bson.D{{Key: "$set", Value: g.st.fields(now, g.st.v+1)}}).
+			SetUpdate(bson.D{{Key: "$set", Value: set}}).
 			SetUpsert(true)
 	}
 	_, err = s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	if err == nil {
+		for _, g := range groups {
+			g.written = true
+		}
 		return nil, nil
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
 		return nil, wrap("update", err)
 	}
+	var rejected error // a write error other than a lost race
 	for _, we := range bwe.WriteErrors {
-		if we.Index < 0 || we.Index >= len(groups) {
-			return nil, wrap("update", err)
+		if !isDuplicateKey(we.WriteError) {
+			rejected = we.WriteError
+			break
 		}
-		g := groups[we.Index]
-		if isDuplicateKey(we.WriteError) {
+	}
+	if len(groups) == 1 {
+		if rejected != nil {
+			groups[0].err = wrap("update", rejected)
+			return nil, nil
+		}
+		s.conflicts.Add(1)
+		return groups, nil
+	}
+	docs, err := s.load(ctx, groups)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		switch d := docs[g.id]; {
+		case d != nil && d.W == g.token:
+			g.written = true
+		case rejected != nil:
+			// Which write the server rejected is not known for sure; the
+			// unwritten ones fail rather than retry into the same error.
+			g.err = wrap("update", rejected)
+		default:
 			s.conflicts.Add(1)
 			lost = append(lost, g)
-			continue
 		}
-		g.err = wrap("update", we.WriteError)
 	}
 	return lost, nil
 }

@@ -15,8 +15,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,14 +48,15 @@ func unavailable(tb testing.TB, format string, args ...any) {
 	tb.Skipf(format, args...)
 }
 
-// server is a MongoDB-wire server for one test.
+// server is a MongoDB-wire server for one test, reached through a proxy
+// that Stop cuts.
 type server struct {
-	URI    string
-	Ferret bool // an embedded FerretDB v1: no TTL, no safe concurrent updates
+	URI    string // the proxy's address, with directConnection=true
+	Ferret bool   // an embedded FerretDB v1: no TTL, no safe concurrent updates
 	Client *mongo.Client
 	db     string
 	n      atomic.Int64
-	stop   func() // stops an embedded server; nil for SMARTLIMIT_MONGO_URI
+	proxy  *proxy // nil when the URI has several hosts or is mongodb+srv
 }
 
 // startServer returns the server for tb: SMARTLIMIT_MONGO_URI's, with a
@@ -61,11 +65,25 @@ type server struct {
 func startServer(tb testing.TB) *server {
 	tb.Helper()
 	s := &server{db: "smartlimit_test_" + strconv.FormatInt(time.Now().UnixNano(), 36)}
-	if uri := os.Getenv(URIEnv); uri != "" {
-		s.URI = uri
-	} else {
+	uri := os.Getenv(URIEnv)
+	if uri == "" {
 		s.Ferret = true
-		s.URI, s.stop = startFerret(tb)
+		var stop func()
+		uri, stop = startFerret(tb)
+		tb.Cleanup(stop) // runs after the client's Disconnect below
+	}
+	s.URI = uri
+	if u, err := url.Parse(uri); err == nil && u.Scheme == "mongodb" && !strings.Contains(u.Host, ",") {
+		target := u.Host
+		if u.Port() == "" {
+			target = net.JoinHostPort(u.Hostname(), "27017")
+		}
+		s.proxy = startProxy(tb, target)
+		u.Host = s.proxy.Addr()
+		q := u.Query()
+		q.Set("directConnection", "true")
+		u.RawQuery = q.Encode()
+		s.URI = u.String()
 	}
 	c, err := mongo.Connect(options.Client().ApplyURI(s.URI).SetServerSelectionTimeout(5 * time.Second))
 	if err != nil {
@@ -81,13 +99,10 @@ func startServer(tb testing.TB) *server {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if !s.Ferret {
+		if !s.Ferret && !s.stopped() {
 			_ = c.Database(s.db).Drop(ctx) // a shared server: leave nothing behind
 		}
 		_ = c.Disconnect(ctx)
-		if s.stop != nil {
-			s.stop()
-		}
 	})
 	return s
 }
@@ -122,15 +137,23 @@ func startFerret(tb testing.TB) (uri string, stop func()) {
 	}
 }
 
-// Stop stops an embedded server before the test ends, as an outage would.
-// It reports whether it could: a server named by SMARTLIMIT_MONGO_URI is
-// not the test's to stop.
+// Stop cuts the server off from the test's clients, as an outage would. It
+// reports whether it could (not for a URI of several hosts).
 func (s *server) Stop() bool {
-	if s.stop == nil {
+	if s.proxy == nil {
 		return false
 	}
-	s.stop()
+	s.proxy.Stop()
 	return true
+}
+
+func (s *server) stopped() bool {
+	if s.proxy == nil {
+		return false
+	}
+	s.proxy.mu.Lock()
+	defer s.proxy.mu.Unlock()
+	return s.proxy.closed
 }
 
 // Collection returns a new, empty collection of the test's database.
@@ -180,3 +203,6 @@ func skipOnFerret(tb testing.TB, srv *server, what string) {
 		tb.Skipf("%s needs a real MongoDB (set %s): FerretDB v1 loses concurrent updates (8 writers × 50 $inc ended at 38), so it would pass a broken limiter or fail a correct one", what, URIEnv)
 	}
 }
+
+// newLogger returns a logger that writes text lines to w.
+func newLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

@@ -28,9 +28,12 @@ func TestKillRestartUnderLoad(t *testing.T) {
 	rc := srv.Client(t)
 	c := itest.NewClient(t, rc)
 	const deadline = 250 * time.Millisecond
-	// slack is what a call may take past its deadline: a goroutine
-	// scheduled late on a busy two-core machine, not a hang.
-	const slack = 150 * time.Millisecond
+	// slack is what a call may take past its deadline without being a
+	// hang: a goroutine scheduled late on a two-core machine shared by
+	// many jobs (at load 17 one failing call took 838 ms). A call that ignored its
+	// context would wait for rueidis' dial timeout (5 s) or
+	// ConnWriteTimeout (10 s), far beyond it.
+	const slack = time.Second
 
 	type outcome struct {
 		at, took time.Duration
@@ -95,7 +98,7 @@ func TestKillRestartUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	var before, down, after, failedDown, failedAfter int
+	var before, down, after, failedDown, failedAfter, late int
 	var firstOK time.Duration = -1
 	var slowest time.Duration
 	var lastErr error
@@ -125,6 +128,9 @@ func TestKillRestartUnderLoad(t *testing.T) {
 		}
 		lastErr = o.err
 		slowest = max(slowest, o.took)
+		if o.took > deadline+50*time.Millisecond {
+			late++
+		}
 		if !itest.TransportError(o.err) {
 			t.Errorf("error at %v is not a transport error: %T %v", o.at, o.err, o.err)
 		}
@@ -133,12 +139,13 @@ func TestKillRestartUnderLoad(t *testing.T) {
 			t.Errorf("error at %v looks like bad input: %v", o.at, o.err)
 		}
 		if o.took > deadline+slack {
-			t.Errorf("a failing call took %v, past its %v deadline", o.took, deadline)
+			t.Errorf("a call started %v after the kill (restart at %v) failed after %v, past its %v deadline: %v",
+				o.at-killedAt, restartedAt-killedAt, o.took, deadline, o.err)
 		}
 	}
 	t.Logf("checks: %d before the kill, %d while down (%d failed), %d after the restart (%d failed); "+
-		"slowest failure %v; first success %v after the restart; last error: %v",
-		before, down, failedDown, after, failedAfter, slowest, firstOK-restartedAt, lastErr)
+		"slowest failure %v (%d failures over deadline + 50 ms); first success %v after the restart; last error: %v",
+		before, down, failedDown, after, failedAfter, slowest, late, firstOK-restartedAt, lastErr)
 	if failedDown == 0 {
 		t.Errorf("no check failed while Redis was down")
 	}

@@ -3,13 +3,13 @@ module github.com/smartlimit/smartlimit/mongo
 go 1.26.0
 
 require (
+	github.com/redis/rueidis v1.0.79
 	github.com/smartlimit/smartlimit v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
 require (
 	github.com/klauspost/compress v1.20.3 // indirect
-	github.com/redis/rueidis v1.0.79 // indirect
 	github.com/xdg-go/scram v1.4.0 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect

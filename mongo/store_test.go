@@ -74,7 +74,10 @@ func TestBadInputBeforeIO(t *testing.T) {
 			_, err := s.AllowMany(ctx, []smartlimit.Request{{Key: "k", Limit: good, Cost: 1}, {Key: "a}b", Limit: good, Cost: 1}})
 			return err
 		}, smartlimit.ErrInvalidKey},
-		{"Peek", func() error { _, err := s.Peek(ctx, "k", smartlimit.Limit{Rate: 1, Period: time.Nanosecond}); return err }, smartlimit.ErrInvalidLimit},
+		{"Peek", func() error {
+			_, err := s.Peek(ctx, "k", smartlimit.Limit{Rate: 1, Period: time.Nanosecond})
+			return err
+		}, smartlimit.ErrInvalidLimit},
 		{"Reset", func() error { return s.Reset(ctx, "", good) }, smartlimit.ErrInvalidKey},
 		{"AllowAll none", func() error { _, err := s.AllowAll(ctx, "k", 1); return err }, smartlimit.ErrInvalidLimit},
 		{"AllowAll twice", func() error { _, err := s.AllowAll(ctx, "k", 1, good, good); return err }, smartlimit.ErrInvalidLimit},

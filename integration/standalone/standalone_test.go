@@ -6,6 +6,7 @@ package standalone
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -49,4 +50,39 @@ func TestScriptsLoaded(t *testing.T) {
 func TestLeastPrivilege(t *testing.T) {
 	srv := redistest.Start(t)
 	itest.LeastPrivilege(t, srv.Client(t), srv.Option(), itest.ACLCommands)
+}
+
+// TestAllowManyOneRoundTrip shows that a batch on a standalone server is
+// one socket write carrying one script call.
+func TestAllowManyOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	var writes itest.WriteCounter
+	opt := srv.Option()
+	opt.DialCtxFn = writes.Dial
+	rc := redistest.NewClient(t, opt)
+	c := itest.NewClient(t, rc)
+	if err := smartlimit.LoadScripts(ctx, rc); err != nil {
+		t.Fatalf("LoadScripts: %v", err)
+	}
+	reqs := make([]smartlimit.Request, 100)
+	for i := range reqs {
+		reqs[i] = smartlimit.Request{Key: "batch-" + strconv.Itoa(i), Limit: smartlimit.PerMinute(10), Cost: 1}
+	}
+	callsBefore, err := itest.CommandCalls(ctx, rc, "evalsha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writesBefore := writes.Snapshot()[srv.Addr]
+	if _, err := c.AllowMany(ctx, reqs); err != nil {
+		t.Fatalf("AllowMany: %v", err)
+	}
+	trips := writes.Snapshot()[srv.Addr] - writesBefore
+	callsAfter, err := itest.CommandCalls(ctx, rc, "evalsha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls := callsAfter - callsBefore; trips != 1 || calls != 1 {
+		t.Errorf("AllowMany of %d keys: %d writes with script calls, %d EVALSHA calls; want 1 and 1", len(reqs), trips, calls)
+	}
 }

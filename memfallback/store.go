@@ -76,7 +76,11 @@ const (
 // field means its default.
 type Options struct {
 	// Clock returns the time of every check. Default time.Now. Tests pass a
-	// settable clock. Time is taken in whole microseconds (UnixMicro).
+	// settable clock. Time is taken in whole microseconds (UnixMicro), as
+	// the scripts take Redis TIME. It is read before the key's lock is
+	// taken, so two racing checks may reach a key in the other order; the
+	// algorithms never let a key's time run backwards, which makes such a
+	// check stricter, never looser.
 	Clock func() time.Time
 	// Shards is the number of independently locked parts of the map, rounded
 	// up to a power of two and lowered to at most MaxKeys. Default
@@ -103,6 +107,14 @@ type Options struct {
 
 // Store is the in-process limiter. It is safe for simultaneous use by
 // multiple goroutines. Create it with New and stop its janitor with Close.
+//
+// A Store keeps one entry per key and limit, identified as the Redis tier
+// identifies its keys: by the key, the algorithm and the limit's reduced
+// constants, so 10/s and 20/2s are one state and two different limits on one
+// key are two. Results report Tier smartlimit.TierMemory and, as Limit, the
+// capacity applied (after LocalShare). A check of a key it holds takes one
+// shard lock and allocates nothing for the fixed-size algorithms (all but
+// SlidingWindow, whose log grows with its rate, and Concurrency).
 type Store struct {
 	clock    func() time.Time
 	shards   []shard

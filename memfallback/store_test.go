@@ -90,6 +90,24 @@ func TestStateIsKeyedLikeRedis(t *testing.T) {
 	}
 }
 
+// Many limits in turn overflow the store's cache of validated limits; each
+// check must still use its own limit's constants.
+func TestManyLimits(t *testing.T) {
+	s, _ := newStore(t, memfallback.Options{})
+	for pass := int64(1); pass <= 2; pass++ {
+		for rate := int64(3); rate < 1000; rate++ {
+			l := smartlimit.Limit{Algorithm: smartlimit.Algorithm(rate % 6), Rate: rate, Period: time.Minute}
+			r := mustAllow(t, s, "k", l, 1)
+			if !r.Allowed || r.Limit != rate || r.Remaining != rate-pass {
+				t.Fatalf("pass %d, %v: %+v, want allowed, Limit %d, Remaining %d", pass, l, r, rate, rate-pass)
+			}
+		}
+	}
+	if _, err := s.AllowN(ctx, "k", smartlimit.Limit{Rate: 5, Period: time.Minute}, -1); err == nil {
+		t.Error("a bad cost on a cached limit was accepted")
+	}
+}
+
 func TestLocalShare(t *testing.T) {
 	for _, x := range []struct {
 		share float64

@@ -5,6 +5,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"slices"
@@ -241,4 +242,71 @@ func TestScriptFlushUnderTraffic(t *testing.T) {
 func TestLeastPrivilege(t *testing.T) {
 	cl := cluster.Get(t)
 	itest.LeastPrivilege(t, cl.Client(t), cl.Option(), slices.Concat(itest.ACLCommands, itest.ACLClusterCommands))
+}
+
+// TestAllowManyNodeDown kills one primary of a cluster of its own and sends
+// a batch over all three: the items on the live nodes are decided, the
+// items on the dead node fail with transport errors in a *BatchError, and
+// the call returns within its deadline.
+func TestAllowManyNodeDown(t *testing.T) {
+	if os.Getenv(redistest.ClusterAddrsEnv) != "" {
+		t.Skipf("%s names a cluster this test cannot kill a node of", redistest.ClusterAddrsEnv)
+	}
+	// Without full coverage required, the live nodes keep serving their
+	// slots once the others mark the dead one failed (after the node
+	// timeout, made long here so that a slow run sees the same).
+	cl := redistest.StartCluster(t, 3, "--cluster-require-full-coverage", "no", "--cluster-node-timeout", "30000")
+	rc := cl.Client(t)
+	c := itest.NewClient(t, rc)
+	ctx := context.Background()
+	if v, err := rc.Do(ctx, rc.B().ConfigGet().Parameter("cluster-node-timeout").Build()).AsStrMap(); err != nil || v["cluster-node-timeout"] != "30000" {
+		t.Fatalf("CONFIG GET cluster-node-timeout = %v, %v; want 30000", v, err)
+	}
+	owners, err := itest.SlotOwners(ctx, rc)
+	if err != nil {
+		t.Fatalf("CLUSTER SLOTS: %v", err)
+	}
+	reqs := make([]smartlimit.Request, 30)
+	for i := range reqs {
+		reqs[i] = smartlimit.Request{Key: "down-" + strconv.Itoa(i), Limit: smartlimit.PerMinute(int64(10 + i)), Cost: 1}
+	}
+	if _, err := c.AllowMany(ctx, reqs); err != nil { // connect to every node first
+		t.Fatalf("AllowMany with every node up: %v", err)
+	}
+	dead := cl.Nodes[2]
+	dead.Kill()
+
+	const deadline = 2 * time.Second
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	rs, err := c.AllowMany(cctx, reqs)
+	took := time.Since(start)
+	var be *smartlimit.BatchError
+	if !errors.As(err, &be) || len(be.Errs) != len(reqs) {
+		t.Fatalf("AllowMany with a node down: %T %v; want a *smartlimit.BatchError of %d items", err, err, len(reqs))
+	}
+	var live, down int
+	for i, r := range rs {
+		onDead := owners[smartlimit.Slot(reqs[i].Key)] == dead.Addr
+		switch {
+		case onDead && !itest.TransportError(be.Errs[i]):
+			t.Errorf("item %d on the dead node: error %v, want a transport error", i, be.Errs[i])
+		case onDead:
+			down++
+		case be.Errs[i] != nil:
+			t.Errorf("item %d on a live node failed: %v", i, be.Errs[i])
+		case !r.Allowed || r.Limit != int64(10+i) || r.Remaining != int64(10+i-2):
+			t.Errorf("item %d on a live node = %+v, want allowed, limit %d, remaining %d", i, r, 10+i, 10+i-2)
+		default:
+			live++
+		}
+	}
+	t.Logf("node %s down: %d items decided, %d failed, in %v; %v", dead.Addr, live, down, took, err)
+	if live == 0 || down == 0 {
+		t.Errorf("want items on both live and dead nodes, got %d and %d", live, down)
+	}
+	if took > deadline+time.Second {
+		t.Errorf("AllowMany took %v with a %v deadline", took, deadline)
+	}
 }

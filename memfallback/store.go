@@ -24,6 +24,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,18 +147,104 @@ type memo struct {
 // that two shards' locks never share one.
 type shard struct {
 	mu sync.Mutex
-	m  map[entryKey]*entry // requires mu
-	_  [48]byte
+	m  map[string]*keyState // by user key; requires mu
+	n  int                  // entries held in m; requires mu
+	_  [40]byte
 }
 
-// entryKey identifies one state exactly as the Redis key does: the user
-// key, the algorithm and the limit's reduced constants. So 10/s and 20/2s
-// share state, and different limits on one key do not.
-type entryKey struct {
-	key   string
-	kind  algo.Kind
-	p, r  int64
-	burst int64
+// keyState holds one user key's entries, one per limit in use: nearly
+// always one, so the first is inline and the map is keyed by the plain
+// string (a struct key with the limit's numbers costs twice the hashing).
+// An entry is identified as the Redis key identifies state: by the
+// algorithm and the limit's reduced constants (its Params), so 10/s and
+// 20/2s share state, and different limits on one key do not.
+type keyState struct {
+	first entry
+	more  []*entry
+}
+
+// find returns ks's entry for p, or nil.
+func (ks *keyState) find(p *algo.Params) *entry {
+	if ks.first.p == *p {
+		return &ks.first
+	}
+	for _, e := range ks.more {
+		if e.p == *p {
+			return e
+		}
+	}
+	return nil
+}
+
+// lookup returns key's entry for p in sh, or nil. Requires sh.mu held.
+func (sh *shard) lookup(key string, p *algo.Params) *entry {
+	if ks := sh.m[key]; ks != nil {
+		return ks.find(p)
+	}
+	return nil
+}
+
+// insert stores a copy of e for key and returns it. Requires sh.mu held.
+func (sh *shard) insert(key string, e *entry) *entry {
+	sh.n++
+	ks := sh.m[key]
+	if ks == nil {
+		ks = &keyState{first: *e}
+		sh.m[key] = ks
+		return &ks.first
+	}
+	ne := *e
+	ks.more = append(ks.more, &ne)
+	return &ne
+}
+
+// remove drops ks's entry for p, if any, and ks itself when it was the
+// last. Requires sh.mu held.
+func (sh *shard) remove(key string, ks *keyState, p *algo.Params) {
+	if ks.first.p == *p {
+		sh.drop(key, ks)
+		return
+	}
+	for i, e := range ks.more {
+		if e.p == *p {
+			sh.n--
+			ks.more = slices.Delete(ks.more, i, i+1)
+			return
+		}
+	}
+}
+
+// drop drops ks's first entry, moving another one in its place. Requires
+// sh.mu held.
+func (sh *shard) drop(key string, ks *keyState) {
+	sh.n--
+	if last := len(ks.more) - 1; last >= 0 {
+		ks.first = *ks.more[last]
+		ks.more[last] = nil
+		ks.more = ks.more[:last]
+		return
+	}
+	delete(sh.m, key)
+}
+
+// dropExpired drops ks's entries that are back to their full state at now
+// and returns how many it dropped. Requires sh.mu held.
+func (sh *shard) dropExpired(key string, ks *keyState, now int64) int {
+	n := sh.n
+	kept := ks.more[:0]
+	for _, e := range ks.more {
+		if e.expired(now) {
+			sh.n--
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	clear(ks.more[len(kept):])
+	ks.more = kept
+	if ks.first.expired(now) {
+		sh.drop(key, ks)
+	}
+	return n - sh.n
 }
 
 // entry is one key's state under one limit. Fixed-size algorithms use s;
@@ -209,7 +296,7 @@ func New(opts Options) (*Store, error) {
 	}
 	s.shards = make([]shard, n)
 	for i := range s.shards {
-		s.shards[i].m = make(map[entryKey]*entry)
+		s.shards[i].m = make(map[string]*keyState)
 	}
 	s.mask = uint64(n - 1)
 	s.shardCap = maxKeys / n
@@ -262,11 +349,8 @@ func (s *Store) Sweep() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for k, e := range sh.m {
-			if e.expired(now) {
-				delete(sh.m, k)
-				dropped++
-			}
+		for k, ks := range sh.m {
+			dropped += sh.dropExpired(k, ks, now)
 		}
 		sh.mu.Unlock()
 	}
@@ -279,7 +363,7 @@ func (s *Store) Len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += len(sh.m)
+		n += sh.n
 		sh.mu.Unlock()
 	}
 	return n
@@ -334,10 +418,6 @@ func (s *Store) applied(l smartlimit.Limit) smartlimit.Limit {
 // their value in floating point and being rounded down a whole unit.
 func scale(v int64, f float64) int64 {
 	return max(1, int64(math.Floor(float64(v)*f+1e-9)))
-}
-
-func keyOf(key string, p *algo.Params) entryKey {
-	return entryKey{key: key, kind: p.Kind, p: p.P, r: p.R, burst: p.Burst}
 }
 
 // step decides a request of cost n on e at now, as the scripts' step does,
@@ -416,19 +496,17 @@ func result(p *algo.Params, d algo.Decision) smartlimit.Result {
 // replenished entries among a bounded sample when it is full. Requires sh.mu
 // held.
 func (s *Store) makeRoom(sh *shard, now int64, need int) bool {
-	if len(sh.m)+need <= s.shardCap {
+	if sh.n+need <= s.shardCap {
 		return true
 	}
 	seen := 0
-	for k, e := range sh.m { // map order is random: a fresh sample each time
-		if e.expired(now) {
-			delete(sh.m, k)
-		}
+	for k, ks := range sh.m { // map order is random: a fresh sample each time
+		sh.dropExpired(k, ks, now)
 		if seen++; seen == evictSample {
 			break
 		}
 	}
-	return len(sh.m)+need <= s.shardCap
+	return sh.n+need <= s.shardCap
 }
 
 // full returns the outcome of OnFull for a request under p.
@@ -460,10 +538,9 @@ func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smart
 		return smartlimit.Result{}, err
 	}
 	now := s.now()
-	k := keyOf(key, &p)
 	sh := s.shard(key)
 	sh.mu.Lock()
-	if e := sh.m[k]; e != nil {
+	if e := sh.lookup(key, &p); e != nil {
 		d := e.step(now, n, id)
 		sh.mu.Unlock()
 		return result(&p, d), nil
@@ -481,8 +558,7 @@ func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smart
 			sh.mu.Unlock()
 			return s.full(&p)
 		}
-		stored := e
-		sh.m[k] = &stored
+		sh.insert(key, &e)
 	}
 	sh.mu.Unlock()
 	return result(&p, d), nil
@@ -503,7 +579,7 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.m[keyOf(key, &p)]
+	e := sh.lookup(key, &p)
 	if e == nil {
 		if !validated {
 			if err := smartlimit.CheckRequest(key, l, 1); err != nil {
@@ -567,7 +643,6 @@ func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]sma
 
 // multiItem is one limit of an AllowAll call.
 type multiItem struct {
-	k   entryKey
 	p   algo.Params
 	e   *entry // nil: no state yet
 	tmp entry  // the zero state for a key without one
@@ -603,13 +678,12 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		if err != nil {
 			return smartlimit.Result{}, err
 		}
-		k := keyOf(key, &p)
 		for _, it := range items {
-			if it.k == k {
+			if it.p == p {
 				return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
-		items = append(items, multiItem{k: k, p: p})
+		items = append(items, multiItem{p: p})
 	}
 
 	now := s.now()
@@ -619,7 +693,7 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 	all := true
 	for i := range items {
 		it := &items[i]
-		it.e = sh.m[it.k]
+		it.e = sh.lookup(key, &it.p)
 		e := it.e
 		if e == nil {
 			it.tmp.p = it.p
@@ -650,9 +724,7 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		if it.d.Allowed && n > 0 {
 			if all {
 				if it.e == nil {
-					e := it.tmp // a copy on the heap, for the map
-					it.e = &e
-					sh.m[it.k] = it.e
+					it.e = sh.insert(key, &it.tmp)
 				}
 				it.e.s = it.ns
 			} else {
@@ -718,7 +790,7 @@ func (s *Store) release(ctx context.Context, ls *smartlimit.Lease) error {
 	}
 	sh := s.shard(ls.Key)
 	sh.mu.Lock()
-	if e := sh.m[keyOf(ls.Key, &p)]; e != nil && e.leases != nil {
+	if e := sh.lookup(ls.Key, &p); e != nil && e.leases != nil {
 		e.leases.Release(ls.ID)
 	}
 	sh.mu.Unlock()
@@ -739,7 +811,9 @@ func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error
 	}
 	sh := s.shard(key)
 	sh.mu.Lock()
-	delete(sh.m, keyOf(key, &p))
+	if ks := sh.m[key]; ks != nil {
+		sh.remove(key, ks, &p)
+	}
 	sh.mu.Unlock()
 	return nil
 }

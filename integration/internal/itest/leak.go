@@ -10,7 +10,7 @@ import (
 
 // Main runs a package's tests, then close, then checks that the tests left
 // no goroutines behind (every rueidis client closed, every load goroutine
-// done), polling for a few seconds because closed clients take a moment to
+// done), polling for up to 10 s because closed clients take a moment to
 // wind down. Call it from TestMain: os.Exit(itest.Main(m, cluster.Close)).
 func Main(m *testing.M, close func()) int {
 	base := runtime.NumGoroutine()
@@ -21,7 +21,10 @@ func Main(m *testing.M, close func()) int {
 	if code != 0 {
 		return code
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// rueidis' cluster client closes the connections a topology refresh
+	// replaced 5 s later, from a goroutine that outlives Close
+	// (cluster.go, _refresh); wait past that.
+	deadline := time.Now().Add(10 * time.Second)
 	for runtime.NumGoroutine() > base {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<20)

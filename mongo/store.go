@@ -128,7 +128,8 @@ type Stats struct {
 	// failed bulk write early (FerretDB v1), the writes after the failure
 	// count too: they were not applied and were decided again.
 	Conflicts int64
-	// Contention is the number of calls that gave up with ErrContention.
+	// Contention is the number of calls (or, in AllowMany, documents of a
+	// batch) that gave up with ErrContention.
 	Contention int64
 	// Stranded is the number of AllowAll charges that could not be taken
 	// back after another limit of the call lost its race, because a third
@@ -286,8 +287,9 @@ func (s *Store) WaitN(ctx context.Context, key string, l smartlimit.Limit, n int
 // once. Documents whose write lost a race are read and decided again,
 // alone, up to Options.MaxRetries times; those that still lose fail with
 // ErrContention in a *smartlimit.BatchError, as do items whose write the
-// server rejected, and the other results are valid. A failure of the find
-// or of the bulk write as a whole is returned as is, with no results.
+// server rejected or whose retry failed, and the other results are valid.
+// A failure of the first find or bulk write as a whole is returned as is,
+// with no results (some writes of a failed bulk may have been applied).
 func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]smartlimit.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -345,21 +347,29 @@ func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]sma
 func (s *Store) run(ctx context.Context, groups []*group) error {
 	pending := groups
 	for attempt := 0; len(pending) > 0; attempt++ {
+		// A failure after the first round trip leaves the groups written
+		// so far valid: it fails only those still pending.
+		fail := func(err error) error {
+			if attempt == 0 {
+				return err
+			}
+			for _, g := range pending {
+				g.err = err
+			}
+			return nil
+		}
 		if attempt > 0 {
 			if attempt > s.retries {
 				s.contention.Add(int64(len(pending)))
-				for _, g := range pending {
-					g.err = contention(attempt)
-				}
-				return nil
+				return fail(contention(attempt))
 			}
 			if err := s.wait(ctx, attempt); err != nil {
-				return err
+				return fail(err)
 			}
 		}
 		docs, err := s.load(ctx, pending)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		now := s.now()
 		var writes []*group
@@ -379,7 +389,7 @@ func (s *Store) run(ctx context.Context, groups []*group) error {
 		}
 		lost, err := s.write(ctx, writes, now)
 		if err != nil {
-			return err
+			return fail(err)
 		}
 		pending = lost
 	}

@@ -1,6 +1,8 @@
 package mongo_test
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,5 +76,36 @@ func TestFailoverRedisMongoMemory(t *testing.T) {
 		if hs[i].Up != want {
 			t.Errorf("Health()[%d] (%s) Up = %v, want %v (last error: %v)", i, hs[i].Name, hs[i].Up, want, hs[i].LastError)
 		}
+	}
+}
+
+// TestFailoverOnContention checks that ErrContention is a tier failure to
+// the coordinator: the check is answered by the next tier, not failed.
+func TestFailoverOnContention(t *testing.T) {
+	srv := startServer(t)
+	other, c := newStore(t, srv, mongostore.Options{})
+	l := smartlimit.PerMinute(10)
+	var races atomic.Int64
+	races.Store(1 << 30)
+	hot := interfering(t, other, c, mongostore.Options{MaxRetries: -1}, &races, func() { allowN(t, other, "k", l, 1) })
+	mem, err := memfallback.New(memfallback.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	co, err := failover.New([]failover.Tier{
+		{Name: smartlimit.TierMongo, Limiter: hot, Timeout: time.Second},
+		{Name: smartlimit.TierMemory, Limiter: mem},
+	}, failover.Options{HealthInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { co.Close() })
+	r, err := co.AllowN(ctx, "k", l, 1)
+	if err != nil || r.Tier != smartlimit.TierMemory || !r.Allowed {
+		t.Fatalf("AllowN = %+v, %v; want allowed by memory after the mongo tier's ErrContention", r, err)
+	}
+	if h := co.Health(ctx)[0]; !errors.Is(h.LastError, mongostore.ErrContention) {
+		t.Errorf("mongo tier's LastError = %v, want ErrContention", h.LastError)
 	}
 }

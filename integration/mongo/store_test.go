@@ -389,3 +389,32 @@ func TestRootModuleHasNoMongoDriver(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowManyContention checks that a document that keeps losing fails
+// alone, with ErrContention in a *BatchError, and the other results stand.
+func TestAllowManyContention(t *testing.T) {
+	srv := startServer(t)
+	other, c := newStore(t, srv, mongostore.Options{})
+	l := smartlimit.PerMinute(10)
+	var races atomic.Int64
+	races.Store(1 << 30)
+	st := interfering(t, other, c, mongostore.Options{MaxRetries: 1, RetryBackoff: time.Microsecond}, &races, func() { allowN(t, other, "hot", l, 1) })
+	// "hot" last: FerretDB stops a failed bulk write at its first error,
+	// and the test wants the others written in the first round.
+	reqs := []smartlimit.Request{{Key: "a", Limit: l, Cost: 1}, {Key: "c", Limit: l, Cost: 3}, {Key: "hot", Limit: l, Cost: 1}}
+	rs, err := st.AllowMany(ctx, reqs)
+	var be *smartlimit.BatchError
+	if !errors.As(err, &be) || len(be.Errs) != 3 {
+		t.Fatalf("AllowMany = %v, want a *BatchError of 3", err)
+	}
+	if be.Errs[0] != nil || be.Errs[1] != nil || !errors.Is(be.Errs[2], mongostore.ErrContention) {
+		t.Errorf("item errors = %v, want only the hot key's, ErrContention", be.Errs)
+	}
+	if rs[0].Remaining != 9 || rs[1].Remaining != 7 || !rs[0].Allowed || !rs[1].Allowed {
+		t.Errorf("results = %+v, want a and c allowed with Remaining 9 and 7", rs[:2])
+	}
+	races.Store(0)
+	if r, err := other.Peek(ctx, "hot", l); err != nil || r.Remaining != 8 {
+		t.Errorf("Peek(hot) = %+v, %v; want Remaining 8 (the other writer's two units only)", r, err)
+	}
+}

@@ -93,6 +93,7 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		groups = append(groups, &group{id: id, p: p, items: []item{{cost: n}}})
 	}
 	rs := make([]smartlimit.Result, len(groups))
+	denied := make([]smartlimit.Result, len(groups))
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt > s.retries {
@@ -115,24 +116,19 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 			d0 := g.st.step(now, 0, "") // what is there; prunes a log
 			before[i] = g.st.clone()
 			d := g.st.step(now, n, "")
-			if !d.Allowed {
-				all = false
-			}
-			g.items[0].d = d
+			all = all && d.Allowed
 			rs[i] = result(&g.p, d)
-			// Should another limit deny, this one is not charged: report
+			// Should another limit deny, this one is not charged: it reports
 			// what is there, with no retry of its own, as the scripts do.
 			if d.Allowed {
 				d.Allowed, d.Remaining, d.ResetAfter = false, d0.Remaining, d0.ResetAfter
-				g.items[0].d = d
 			}
+			denied[i] = result(&g.p, d)
 		}
-		if !all || n == 0 {
-			if !all {
-				for i, g := range groups {
-					rs[i] = result(&g.p, g.items[0].d)
-				}
-			}
+		switch {
+		case !all:
+			return smartlimit.Combine(denied), nil
+		case n == 0:
 			return smartlimit.Combine(rs), nil
 		}
 		lost, err := s.write(ctx, groups, now)

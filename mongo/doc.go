@@ -48,7 +48,10 @@
 // and a new document format (vN) never reads an old one. Beside the state
 // (a, b, c for the fixed-size algorithms; t, the log of a sliding window;
 // ids and dl, the leases of a concurrency limit) each document holds its
-// version v and expireAt, the instant its limit is back to full and unused.
+// version v, the random token w of the write that stored it (after a bulk
+// write that reported errors, the tokens, not the error indexes, tell
+// which writes took effect), and expireAt, the instant its limit is back
+// to full and unused.
 // A TTL index on expireAt (EnsureIndexes) deletes idle documents; where the
 // server has no TTL indexes, Cleanup does.
 //

@@ -1,0 +1,141 @@
+package bench
+
+// Side by side with go-redis/redis_rate, the most used Redis GCRA for Go, on
+// one redis-server that the benchmark starts: throughput from 64
+// goroutines, and Redis' own CPU per check from INFO commandstats.
+//
+//	go test -run '^$' -bench 'RedisRate|Smartlimit' -benchmem
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/rueidis"
+	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/redistest"
+)
+
+var ctx = context.Background()
+
+// redisCPU returns the µs Redis spent in script commands since the last
+// CONFIG RESETSTAT.
+func redisCPU(tb testing.TB, rc rueidis.Client) float64 {
+	info, err := rc.Do(ctx, rc.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var usec float64
+	for line := range strings.SplitSeq(info, "\n") {
+		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
+			continue
+		}
+		for f := range strings.SplitSeq(stats, ",") {
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				usec += n
+			}
+		}
+	}
+	return usec
+}
+
+func startRedis(b *testing.B) (addr string, rc rueidis.Client) {
+	srv := redistest.Start(b)
+	rc = srv.Client(b)
+	if err := rc.Do(ctx, rc.B().ConfigResetstat().Build()).Error(); err != nil {
+		b.Fatal(err)
+	}
+	return srv.Addr, rc
+}
+
+func report(b *testing.B, rc rueidis.Client) {
+	b.ReportMetric(redisCPU(b, rc)/float64(b.N), "redis-µs/check")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
+}
+
+func BenchmarkRedisRateParallel(b *testing.B) {
+	addr, rc := startRedis(b)
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, PoolSize: 64})
+	defer rdb.Close()
+	lim := redis_rate.NewLimiter(rdb)
+	limit := redis_rate.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000_000}
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := lim.Allow(ctx, "user"+strconv.Itoa(i%1000), limit); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	report(b, rc)
+}
+
+func benchSmartlimit(b *testing.B, opts ...smartlimit.Option) {
+	_, rc := startRedis(b)
+	lim, err := smartlimit.New(rc, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	limit := smartlimit.Limit{Rate: 1_000_000, Period: time.Second, Burst: 1_000_000_000}
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, err := lim.Allow(ctx, "user"+strconv.Itoa(i%1000), limit); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	report(b, rc)
+}
+
+func BenchmarkSmartlimitParallel(b *testing.B)          { benchSmartlimit(b) }
+func BenchmarkSmartlimitParallelCoalesced(b *testing.B) { benchSmartlimit(b, smartlimit.WithCoalescing(0)) }
+
+// TestRemainingExactVersusRedisRate records, on real Redis, what each
+// limiter reports after one request at rates whose emission interval is not
+// a whole number of microseconds. smartlimit must be exact; redis_rate's
+// float arithmetic is logged for the comparison, not asserted.
+func TestRemainingExactVersusRedisRate(t *testing.T) {
+	srv := redistest.Start(t)
+	rc := srv.Client(t)
+	rdb := goredis.NewClient(&goredis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	peer := redis_rate.NewLimiter(rdb)
+	lim, err := smartlimit.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rate := range []int{6, 7, 10, 13} {
+		key := "k" + strconv.Itoa(rate)
+		theirs, err := peer.Allow(ctx, key, redis_rate.PerSecond(rate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, err := lim.Allow(ctx, key, smartlimit.PerSecond(int64(rate)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%d/s after one request: smartlimit Remaining %d, redis_rate Remaining %d", rate, ours.Remaining, theirs.Remaining)
+		if ours.Remaining != int64(rate-1) {
+			t.Errorf("%d/s: smartlimit Remaining %d after one request, want %d", rate, ours.Remaining, rate-1)
+		}
+	}
+}

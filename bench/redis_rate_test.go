@@ -106,8 +106,10 @@ func benchSmartlimit(b *testing.B, opts ...smartlimit.Option) {
 	report(b, rc)
 }
 
-func BenchmarkSmartlimitParallel(b *testing.B)          { benchSmartlimit(b) }
-func BenchmarkSmartlimitParallelCoalesced(b *testing.B) { benchSmartlimit(b, smartlimit.WithCoalescing(0)) }
+func BenchmarkSmartlimitParallel(b *testing.B) { benchSmartlimit(b) }
+func BenchmarkSmartlimitParallelCoalesced(b *testing.B) {
+	benchSmartlimit(b, smartlimit.WithCoalescing(0))
+}
 
 // TestRemainingExactVersusRedisRate records, on real Redis, what each
 // limiter reports after one request at rates whose emission interval is not

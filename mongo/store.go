@@ -39,8 +39,9 @@ const docVersion = 1
 
 // ErrContention means a check gave up because its conditional write lost
 // the race to other writers of the same document Options.MaxRetries+1
-// times in a row. Nothing was consumed (but see Stats.Stranded for AllowAll). The failover coordinator counts it
-// as a failure of the tier, like a timeout: a key that hot needs Redis.
+// times in a row. Nothing was consumed (but see Stats.Stranded for
+// AllowAll). The failover coordinator counts it as a failure of the tier,
+// like a timeout: a key that hot needs Redis.
 var ErrContention = errors.New("smartlimit: mongostore: too much contention on one document (conditional update kept losing)")
 
 // Options configures a Store. The zero Options is ready to use: every zero

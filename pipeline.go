@@ -119,7 +119,17 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 		}
 		bc := open[slot]
 		if bc == nil || len(bc.idx) == maxBatchItems {
-			bc = &batchCall{args: append(make([]string, 0, 2+argsPerItem*8), now, modeEach)}
+			// On a standalone server one call takes every request: size it
+			// once. On a Cluster, calls grow with their slot's requests.
+			size := 8
+			if !c.cluster {
+				size = min(len(reqs)-i, maxBatchItems)
+			}
+			bc = &batchCall{
+				idx:  make([]int, 0, size),
+				keys: make([]string, 0, size),
+				args: append(make([]string, 0, 2+argsPerItem*size), now, modeEach),
+			}
 			open[slot] = bc
 			calls = append(calls, bc)
 		}

@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 1, "47921f2f8328d99ef75cdf980801da453b30b92e"},
-	{"token_bucket", 1, "5036f7bb3bef1be9849c9c6619c59e8e4ed6f13f"},
-	{"fixed_window", 1, "5fbad2e9af144ea3bed24b6173a7e1a3d89866e2"},
-	{"sliding_window", 1, "bcf4670850286f2f7d6184875844161806fda04e"},
-	{"sliding_window_counter", 1, "445a66c9c050152cefe28fa2e964c6619d62a946"},
-	{"leaky_bucket", 1, "854830e83f465d4335493e7af250e65cdf71f872"},
-	{"concurrency", 1, "55ab6580afef6e9897bf4cdc5beeccee45964dc2"},
-	{"multi", 1, "068e967ecaae641393ab26bdf1ef9eaa4f36b2a7"},
+	{"gcra", 1, "0fcc95d68a209df8679baf1e84e5306c42b9566e"},
+	{"token_bucket", 1, "b627cfdc1704999358621174d2ad5c9a64c68e64"},
+	{"fixed_window", 1, "1e30906891b49398c52b9ae05087bcc455dc0429"},
+	{"sliding_window", 1, "cc8c2a7925f0d294f668f86d61818dfdf9a0acd5"},
+	{"sliding_window_counter", 1, "3de427e4e12443ea359baa3a81444b3c7da040e3"},
+	{"leaky_bucket", 1, "bb05f596491780cb0efdfc4b6f36c6841af0cb4b"},
+	{"concurrency", 1, "177b9dad4d799b0cb0884673aaa8a5af21f38a59"},
+	{"multi", 1, "5161709499342b30ede0c8db724df671fcdad146"},
 }
 
 func TestManifest(t *testing.T) {

@@ -28,21 +28,21 @@ if mode == '3' then
   return out
 end
 
-local all = true
+local all, commit = true, mode == '0'
 for i = 1, #KEYS do
   local j = i * 5 - 2
   local f, P, R, B, n = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
   if not f then
     return redis.error_reply('ERR smartlimit: this script has no algorithm ' .. ARGV[j])
   end
-  local o = #out
+  local o = (i - 1) * 5
   if mode == '2' then
     -- Peek: cost 1 says whether a request would pass; cost 0 what is there.
     local a, _, _, retry, delay = f(KEYS[i], now, P, R, B, 1, false)
     local _, rem, reset = f(KEYS[i], now, P, R, B, 0, false)
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = a, rem, reset, retry, delay
   else
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[i], now, P, R, B, n, mode == '0')
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[i], now, P, R, B, n, commit)
   end
   if out[o + 1] == 0 then
     all = false

@@ -56,7 +56,6 @@ type queued struct {
 	done chan struct{} // closed when res and err are set, or next is
 }
 
-
 func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Result, error) {
 	q := &queued{req: req, p: p, ctx: ctx, done: make(chan struct{})}
 	co.mu.Lock()

@@ -24,7 +24,8 @@ type benchOptions struct {
 	MaxChecks   int64 // stop after this many checks; 0: only Duration stops
 	Concurrency int
 	Keys        int
-	Batch       int // checks per call: 1 uses AllowN, more use AllowMany
+	Batch       int  // checks per call: 1 uses AllowN, more use AllowMany
+	Coalesce    bool // concurrent AllowN calls share script calls (smartlimit.WithCoalescing)
 	Limit       smartlimit.Limit
 	Redis       redisOptions
 	JSON        bool
@@ -75,6 +76,7 @@ terminal, or with --progress. The exit status is 1 when any check failed.`,
 	c.Flag.IntVar(&o.Concurrency, "concurrency", defaultBenchConcurrency, "`N` goroutines, each with one call in flight")
 	c.Flag.IntVar(&o.Keys, "keys", defaultBenchKeys, "check `N` distinct keys")
 	c.Flag.IntVar(&o.Batch, "batch", 1, "`N` checks per call: 1 calls AllowN, more call AllowMany")
+	c.Flag.BoolVar(&o.Coalesce, "coalesce", false, "let concurrent checks share script calls (smartlimit.WithCoalescing)")
 	var lf limitFlags
 	addLimitFlags(c, &lf, defaultBenchLimit, "")
 	c.Flag.BoolVar(&o.JSON, "json", false, "print the results as JSON")
@@ -179,6 +181,16 @@ func runBench(ctx context.Context, o benchOptions) error {
 	if err := smartlimit.LoadScripts(ctx, t.Redis); err != nil {
 		return err
 	}
+	lim := t.Client
+	if o.Coalesce {
+		prefix := o.Redis.Prefix
+		if prefix == "" {
+			prefix = smartlimit.DefaultPrefix
+		}
+		if lim, err = smartlimit.New(t.Redis, smartlimit.WithPrefix(prefix), smartlimit.WithCoalescing(0)); err != nil {
+			return err
+		}
+	}
 	var before map[string]cmdStat
 	if t.Embedded == nil {
 		if before, err = commandStats(ctx, t.Redis); err != nil {
@@ -186,8 +198,12 @@ func runBench(ctx context.Context, o benchOptions) error {
 		}
 	}
 	if !o.JSON {
-		fmt.Fprintf(o.Stdout, "bench: %v, %d goroutines, %d keys, %s (%s), batch %d, on %s\n",
-			o.Duration, o.Concurrency, o.Keys, o.Limit, o.Limit.Algorithm, o.Batch, t.Name)
+		coalesce := ""
+		if o.Coalesce {
+			coalesce = ", coalescing"
+		}
+		fmt.Fprintf(o.Stdout, "bench: %v, %d goroutines, %d keys, %s (%s), batch %d%s, on %s\n",
+			o.Duration, o.Concurrency, o.Keys, o.Limit, o.Limit.Algorithm, o.Batch, coalesce, t.Name)
 	}
 
 	keys := make([]string, o.Keys)
@@ -206,7 +222,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			benchWorker(lctx, t.Client, o, keys, w, hists[w], &cnt)
+			benchWorker(lctx, lim, o, keys, w, hists[w], &cnt)
 		}(w)
 	}
 	stopProgress := func() {}

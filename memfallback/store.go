@@ -117,7 +117,8 @@ type Options struct {
 // shard lock and allocates nothing for the fixed-size algorithms (all but
 // SlidingWindow, whose log grows with its rate, and Concurrency).
 type Store struct {
-	clock    func() time.Time
+	clock    func() time.Time // nil: start plus monotonic time (see now)
+	start    time.Time
 	shards   []shard
 	mask     uint64
 	shardCap int
@@ -278,7 +279,7 @@ func New(opts Options) (*Store, error) {
 	}
 	s := &Store{clock: opts.Clock, onFull: opts.OnFull, share: opts.LocalShare, seed: maphash.MakeSeed()}
 	if s.clock == nil {
-		s.clock = time.Now
+		s.start = time.Now()
 	}
 	if s.share == 0 {
 		s.share = DefaultLocalShare
@@ -369,7 +370,16 @@ func (s *Store) Len() int {
 	return n
 }
 
-func (s *Store) now() int64 { return s.clock().UnixMicro() }
+// now returns the time of a check in µs since the Unix epoch. Without
+// Options.Clock it is the wall clock at New plus the monotonic time since:
+// time.Since reads only the monotonic clock, several times cheaper than
+// time.Now on some VMs, and a step of the wall clock cannot move limits.
+func (s *Store) now() int64 {
+	if s.clock == nil {
+		return s.start.UnixMicro() + time.Since(s.start).Microseconds()
+	}
+	return s.clock().UnixMicro()
+}
 
 func (s *Store) shard(key string) *shard {
 	return &s.shards[maphash.String(s.seed, key)&s.mask]

@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the smartlimit binary and returns its stdout and exit status.
+func runCLI(t *testing.T, bin string, args ...string) (string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), 0
+	case errors.As(err, &ee):
+		return out.String(), ee.ExitCode()
+	}
+	t.Fatalf("smartlimit %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	return "", -1
+}
+
+// TestCLI runs the operator's tool against the real Cluster: health sees
+// every primary and cluster_state ok, scripts verify fails on a node whose
+// cache was flushed and passes after scripts load, and check decides.
+func TestCLI(t *testing.T) {
+	ctx := context.Background()
+	cl := cluster.Get(t)
+	bin := filepath.Join(t.TempDir(), "smartlimit")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/smartlimit/smartlimit/cmd/smartlimit").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	// A Cluster URL as rueidis.ParseURL reads it: one seed in the host,
+	// the others as addr parameters.
+	url := "redis://" + cl.Addrs[0] + "?addr=" + strings.Join(cl.Addrs[1:], "&addr=")
+
+	if out, code := runCLI(t, bin, "scripts", "load", "--redis", url); code != 0 {
+		t.Fatalf("scripts load: exit %d\n%s", code, out)
+	}
+	out, code := runCLI(t, bin, "health", "--json", "--redis", url)
+	var h struct {
+		Status string `json:"status"`
+		Tiers  []struct {
+			Mode         string `json:"mode"`
+			ClusterState string `json:"cluster_state"`
+			Nodes        []struct {
+				Addr           string   `json:"addr"`
+				Role           string   `json:"role"`
+				MissingScripts []string `json:"missing_scripts"`
+			} `json:"nodes"`
+			Probes []struct {
+				Script string `json:"script"`
+				Node   string `json:"node"`
+				OK     bool   `json:"ok"`
+			} `json:"probes"`
+		} `json:"tiers"`
+	}
+	if err := json.Unmarshal([]byte(out), &h); err != nil {
+		t.Fatalf("health --json: %v\n%s", err, out)
+	}
+	if code != 0 || h.Status != "healthy" || len(h.Tiers) != 1 || h.Tiers[0].Mode != "cluster" || h.Tiers[0].ClusterState != "ok" {
+		t.Fatalf("health: exit %d, %+v", code, h)
+	}
+	primaries, probedNodes := 0, map[string]bool{}
+	for _, n := range h.Tiers[0].Nodes {
+		if n.Role == "primary" {
+			primaries++
+		}
+		if len(n.MissingScripts) != 0 {
+			t.Errorf("node %s misses %v after scripts load", n.Addr, n.MissingScripts)
+		}
+	}
+	for _, p := range h.Tiers[0].Probes {
+		if !p.OK {
+			t.Errorf("probe %s on %s failed", p.Script, p.Node)
+		}
+		probedNodes[p.Node] = true
+	}
+	if primaries != 3 || len(probedNodes) != 3 {
+		t.Errorf("health saw %d primaries and probed %d nodes, want 3 and 3", primaries, len(probedNodes))
+	}
+
+	// Flush one node's script cache: verify fails (exit 1), health says
+	// degraded (exit 1), load mends it.
+	rc := cl.Client(t)
+	node := rc.Nodes()[cl.Addrs[1]]
+	if err := node.Do(ctx, node.B().ScriptFlush().Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, bin, "scripts", "verify", "--redis", url); code != 1 || !strings.Contains(out, cl.Addrs[1]) {
+		t.Errorf("scripts verify after SCRIPT FLUSH on %s: exit %d, want 1\n%s", cl.Addrs[1], code, out)
+	}
+	if _, code := runCLI(t, bin, "scripts", "load", "--redis", url); code != 0 {
+		t.Errorf("scripts load: exit %d", code)
+	}
+	if out, code := runCLI(t, bin, "scripts", "verify", "--redis", url); code != 0 {
+		t.Errorf("scripts verify after load: exit %d\n%s", code, out)
+	}
+
+	// check: 2/m allows twice, then denies with exit 1; JSON has every field.
+	for i, want := range []int{0, 0, 1} {
+		out, code := runCLI(t, bin, "check", "cli-user", "--limit", "2/m", "--json", "--redis", url)
+		var r struct {
+			Allowed   bool  `json:"allowed"`
+			Remaining int64 `json:"remaining"`
+			Limit     int64 `json:"limit"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || code != want || r.Limit != 2 || r.Remaining != int64(1-min(i, 1)) || r.Allowed != (want == 0) {
+			t.Errorf("check %d: exit %d (want %d), %+v, %v\n%s", i, code, want, r, err, out)
+		}
+	}
+}

@@ -118,4 +118,29 @@ func TestCLI(t *testing.T) {
 			t.Errorf("check %d: exit %d (want %d), %+v, %v\n%s", i, code, want, r, err, out)
 		}
 	}
+
+	// peek reports the denial without consuming; reset forgets the key.
+	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url); code != 1 || !strings.Contains(out, "remaining    0") {
+		t.Errorf("peek after two checks: exit %d, want 1\n%s", code, out)
+	}
+	if out, code := runCLI(t, bin, "reset", "cli-user", "--limit", "2/m", "--redis", url); code != 0 {
+		t.Errorf("reset: exit %d\n%s", code, out)
+	}
+	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url); code != 0 || !strings.Contains(out, "remaining    2") {
+		t.Errorf("peek after reset: exit %d, want 0 and remaining 2\n%s", code, out)
+	}
+
+	// bench, batched, over every node: checks made, none failed, Redis CPU
+	// read from every node's commandstats.
+	out, code = runCLI(t, bin, "bench", "--duration", "1s", "--batch", "50", "--keys", "500", "--json", "--redis", url)
+	var b struct {
+		Checks   int64 `json:"checks"`
+		Errors   int64 `json:"errors"`
+		RedisCPU *struct {
+			Calls int64 `json:"calls"`
+		} `json:"redis_cpu"`
+	}
+	if err := json.Unmarshal([]byte(out), &b); err != nil || code != 0 || b.Checks == 0 || b.Errors != 0 || b.RedisCPU == nil || b.RedisCPU.Calls == 0 {
+		t.Errorf("bench: exit %d, %+v, %v\n%s", code, b, err, out)
+	}
 }

@@ -67,6 +67,13 @@ type Server struct {
 	done chan struct{}
 }
 
+// Container, when set, starts a standalone Redis in a container for Start
+// when no redis-server is on PATH, and returns its address and how to stop
+// it. The integration module sets it to a testcontainers-go starter, which
+// fails at once when no Docker engine answers; the core module stays free of
+// that dependency.
+var Container func(ctx context.Context) (addr string, stop func(), err error)
+
 // Start starts a standalone redis-server on a free loopback port, with
 // persistence off and extra arguments appended (for example
 // "--maxmemory", "1mb"), and stops it when the test ends. With AddrEnv set
@@ -80,7 +87,15 @@ func Start(tb testing.TB, extra ...string) *Server {
 	if err != nil && len(extra) > 0 {
 		Unavailable(tb, "%v; this test starts its own server with %q", ErrNoRedisServer, extra)
 	} else if err != nil {
-		Unavailable(tb, "%v, or set %s", ErrNoRedisServer, AddrEnv)
+		if Container == nil {
+			Unavailable(tb, "%v, or set %s", ErrNoRedisServer, AddrEnv)
+		}
+		addr, stop, cerr := Container(context.Background())
+		if cerr != nil {
+			Unavailable(tb, "%v, no container either (%v), or set %s", ErrNoRedisServer, cerr, AddrEnv)
+		}
+		tb.Cleanup(stop)
+		return &Server{Addr: addr, tb: tb}
 	}
 	s, err := startServer(bin, tb.TempDir(), extra...)
 	if err != nil {

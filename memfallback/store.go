@@ -119,6 +119,7 @@ type Options struct {
 type Store struct {
 	clock    func() time.Time // nil: start plus monotonic time (see now)
 	start    time.Time
+	startUS  int64 // start.UnixMicro()
 	shards   []shard
 	mask     uint64
 	shardCap int
@@ -280,6 +281,7 @@ func New(opts Options) (*Store, error) {
 	s := &Store{clock: opts.Clock, onFull: opts.OnFull, share: opts.LocalShare, seed: maphash.MakeSeed()}
 	if s.clock == nil {
 		s.start = time.Now()
+		s.startUS = s.start.UnixMicro()
 	}
 	if s.share == 0 {
 		s.share = DefaultLocalShare
@@ -376,7 +378,7 @@ func (s *Store) Len() int {
 // time.Now on some VMs, and a step of the wall clock cannot move limits.
 func (s *Store) now() int64 {
 	if s.clock == nil {
-		return s.start.UnixMicro() + time.Since(s.start).Microseconds()
+		return s.startUS + time.Since(s.start).Microseconds()
 	}
 	return s.clock().UnixMicro()
 }
@@ -389,21 +391,21 @@ func (s *Store) shard(key string) *shard {
 // LocalShare). validated reports whether key, l and n were checked with
 // smartlimit.CheckRequest; when false, only l and the sign of n are known
 // good, and the caller checks the key before it creates state for it.
-func (s *Store) params(key string, l smartlimit.Limit, n int64) (p algo.Params, validated bool, err error) {
+func (s *Store) params(key string, l smartlimit.Limit, n int64) (p *algo.Params, validated bool, err error) {
 	slot := &s.memo[memoIndex(l)]
 	if m := slot.Load(); m != nil && m.l == l && n >= 0 && (n <= 1 || l.Algorithm != smartlimit.Concurrency) {
-		return m.p, false, nil
+		return &m.p, false, nil
 	}
 	if err := smartlimit.CheckRequest(key, l, n); err != nil {
-		return p, false, err
+		return nil, false, err
 	}
 	a := s.applied(l)
-	p, err = algo.NewParams(algo.Kind(a.Algorithm), a.Rate, a.Period.Microseconds(), a.Burst)
-	if err != nil {
-		return p, false, fmt.Errorf("smartlimit: memfallback: %v: %w", l, err) // CheckRequest accepted it: not expected
+	m := &memo{l: l}
+	if m.p, err = algo.NewParams(algo.Kind(a.Algorithm), a.Rate, a.Period.Microseconds(), a.Burst); err != nil {
+		return nil, false, fmt.Errorf("smartlimit: memfallback: %v: %w", l, err) // CheckRequest accepted it: not expected
 	}
-	slot.Store(&memo{l: l, p: p})
-	return p, true, nil
+	slot.Store(m)
+	return &m.p, true, nil
 }
 
 func memoIndex(l smartlimit.Limit) uint64 {
@@ -446,9 +448,7 @@ func (e *entry) step(now, n int64, id string) algo.Decision {
 		}
 		return algo.StepConcurrency(&e.p, e.leases, now, n, id)
 	}
-	ns, d := algo.Step(&e.p, e.s, now, n)
-	e.s = ns // unchanged unless allowed with n > 0
-	return d
+	return algo.Step(&e.p, &e.s, now, n) // e.s changes only when allowed with n > 0
 }
 
 // undo takes back what step added for an allowed request of cost n: the
@@ -473,7 +473,9 @@ func (e *entry) try(now, n int64) (algo.State, algo.Decision) {
 	if e.p.Kind == algo.SlidingWindow || e.p.Kind == algo.Concurrency {
 		return e.s, e.step(now, n, "")
 	}
-	return algo.Step(&e.p, e.s, now, n)
+	s := e.s
+	d := algo.Step(&e.p, &s, now, n)
+	return s, d
 }
 
 // expired reports whether e is back to its full, unused state at now, so
@@ -550,10 +552,10 @@ func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smart
 	now := s.now()
 	sh := s.shard(key)
 	sh.mu.Lock()
-	if e := sh.lookup(key, &p); e != nil {
+	if e := sh.lookup(key, p); e != nil {
 		d := e.step(now, n, id)
 		sh.mu.Unlock()
-		return result(&p, d), nil
+		return result(p, d), nil
 	}
 	if !validated {
 		if err := smartlimit.CheckRequest(key, l, n); err != nil {
@@ -561,17 +563,17 @@ func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smart
 			return smartlimit.Result{}, err
 		}
 	}
-	e := entry{p: p} // on the stack until it is stored
+	e := entry{p: *p} // on the stack until it is stored
 	d := e.step(now, n, id)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
 		if !s.makeRoom(sh, now, 1) {
 			sh.mu.Unlock()
-			return s.full(&p)
+			return s.full(p)
 		}
 		sh.insert(key, &e)
 	}
 	sh.mu.Unlock()
-	return result(&p, d), nil
+	return result(p, d), nil
 }
 
 // Peek returns key's state under l without consuming anything: Remaining
@@ -589,14 +591,14 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 	sh := s.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.lookup(key, &p)
+	e := sh.lookup(key, p)
 	if e == nil {
 		if !validated {
 			if err := smartlimit.CheckRequest(key, l, 1); err != nil {
 				return smartlimit.Result{}, err
 			}
 		}
-		e = &entry{p: p}
+		e = &entry{p: *p}
 	}
 	_, d0 := e.try(now, 0)
 	_, d := e.try(now, 1)
@@ -604,7 +606,7 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 		e.undo(1)
 	}
 	d.Remaining, d.ResetAfter = d0.Remaining, d0.ResetAfter
-	return result(&p, d), nil
+	return result(p, d), nil
 }
 
 // Wait blocks until one unit passes for key under l, or ctx ends; see
@@ -689,11 +691,11 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 			return smartlimit.Result{}, err
 		}
 		for _, it := range items {
-			if it.p == p {
+			if it.p == *p {
 				return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
-		items = append(items, multiItem{p: p})
+		items = append(items, multiItem{p: *p})
 	}
 
 	now := s.now()
@@ -800,7 +802,7 @@ func (s *Store) release(ctx context.Context, ls *smartlimit.Lease) error {
 	}
 	sh := s.shard(ls.Key)
 	sh.mu.Lock()
-	if e := sh.lookup(ls.Key, &p); e != nil && e.leases != nil {
+	if e := sh.lookup(ls.Key, p); e != nil && e.leases != nil {
 		e.leases.Release(ls.ID)
 	}
 	sh.mu.Unlock()
@@ -822,7 +824,7 @@ func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error
 	sh := s.shard(key)
 	sh.mu.Lock()
 	if ks := sh.m[key]; ks != nil {
-		sh.remove(key, ks, &p)
+		sh.remove(key, ks, p)
 	}
 	sh.mu.Unlock()
 	return nil

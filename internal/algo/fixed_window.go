@@ -6,7 +6,7 @@ func windowStart(now, period int64) int64 { return now - now%period }
 
 // stepFixedWindow counts units in windows aligned to multiples of the period
 // since the Unix epoch. The state is the window start (A) and its count (B).
-func stepFixedWindow(p *Params, s State, now, n int64) (State, Decision) {
+func stepFixedWindow(p *Params, s *State, now, n int64) Decision {
 	if now < s.A {
 		now = s.A // monotonic guard: never return to an earlier window
 	}
@@ -24,14 +24,13 @@ func stepFixedWindow(p *Params, s State, now, n int64) (State, Decision) {
 	}
 	switch {
 	case n > p.R:
-		return s, Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: Never}
+		return Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: Never}
 	case count+n > p.R:
-		return s, Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: end}
+		return Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: end}
 	}
 	count += n
-	dec := Decision{Allowed: true, Remaining: p.R - count, ResetAfter: reset(count)}
-	if n == 0 {
-		return s, dec
+	if n > 0 {
+		*s = State{A: ws, B: count}
 	}
-	return State{A: ws, B: count}, dec
+	return Decision{Allowed: true, Remaining: p.R - count, ResetAfter: reset(count)}
 }

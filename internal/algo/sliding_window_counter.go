@@ -6,7 +6,7 @@ package algo
 // window began. The comparison is done multiplied out by P, in whole
 // numbers, so no rounding is involved. The state is the current window start
 // (A), the previous window's count (B) and the current one's (C).
-func stepSlidingWindowCounter(p *Params, s State, now, n int64) (State, Decision) {
+func stepSlidingWindowCounter(p *Params, s *State, now, n int64) Decision {
 	if now < s.A {
 		now = s.A // monotonic guard
 	}
@@ -30,7 +30,7 @@ func stepSlidingWindowCounter(p *Params, s State, now, n int64) (State, Decision
 		return 0
 	}
 	if n > R {
-		return s, Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: Never}
+		return Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: Never}
 	}
 	if prev*w+(curr+n)*P > R*P {
 		var retry int64
@@ -45,12 +45,11 @@ func stepSlidingWindowCounter(p *Params, s State, now, n int64) (State, Decision
 			t := max(0, P-(R-n)*P/curr)
 			retry = ws + P + t - now
 		}
-		return s, Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry}
+		return Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry}
 	}
 	curr += n
-	dec := Decision{Allowed: true, Remaining: R - curr - ceilDiv(prev*w, P), ResetAfter: reset(curr)}
-	if n == 0 {
-		return s, dec
+	if n > 0 {
+		*s = State{A: ws, B: prev, C: curr}
 	}
-	return State{A: ws, B: prev, C: curr}, dec
+	return Decision{Allowed: true, Remaining: R - curr - ceilDiv(prev*w, P), ResetAfter: reset(curr)}
 }

@@ -9,7 +9,6 @@ package bench
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,29 +21,6 @@ import (
 
 var ctx = context.Background()
 
-// redisCPU returns the µs Redis spent in script commands since the last
-// CONFIG RESETSTAT.
-func redisCPU(tb testing.TB, rc rueidis.Client) float64 {
-	info, err := rc.Do(ctx, rc.B().Info().Section("commandstats").Build()).ToString()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var usec float64
-	for line := range strings.SplitSeq(info, "\n") {
-		name, stats, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
-			continue
-		}
-		for f := range strings.SplitSeq(stats, ",") {
-			if v, ok := strings.CutPrefix(f, "usec="); ok {
-				n, _ := strconv.ParseFloat(v, 64)
-				usec += n
-			}
-		}
-	}
-	return usec
-}
-
 func startRedis(b *testing.B) (addr string, rc rueidis.Client) {
 	srv := redistest.Start(b)
 	rc = srv.Client(b)
@@ -55,7 +31,11 @@ func startRedis(b *testing.B) (addr string, rc rueidis.Client) {
 }
 
 func report(b *testing.B, rc rueidis.Client) {
-	b.ReportMetric(redisCPU(b, rc)/float64(b.N), "redis-µs/check")
+	usec, err := redistest.ScriptUsec(ctx, rc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(usec/float64(b.N), "redis-µs/check")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checks/s")
 }
 

@@ -348,3 +348,23 @@ func InfoField(info, field string) string {
 	}
 	return ""
 }
+
+// ScriptUsec returns the microseconds that INFO commandstats counts for
+// EVALSHA and EVAL on one server since its last CONFIG RESETSTAT: Redis' own
+// CPU time in scripts, which benchmarks divide by their checks.
+func ScriptUsec(ctx context.Context, rc rueidis.Client) (float64, error) {
+	info, err := rc.Do(ctx, rc.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		return 0, err
+	}
+	var usec float64
+	for _, cmd := range []string{"cmdstat_evalsha", "cmdstat_eval"} {
+		for kv := range strings.SplitSeq(InfoField(info, cmd), ",") {
+			if v, ok := strings.CutPrefix(kv, "usec="); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				usec += n
+			}
+		}
+	}
+	return usec, nil
+}

@@ -44,6 +44,7 @@ type InputError struct {
 	Reason string
 }
 
+// Error returns "smartlimit: invalid FIELD "VALUE": REASON".
 func (e *InputError) Error() string {
 	return "smartlimit: invalid " + e.Field + " " + strconv.Quote(e.Value) + ": " + e.Reason
 }
@@ -66,6 +67,7 @@ type BatchError struct {
 	Errs []error
 }
 
+// Error says how many items failed and gives the first failure.
 func (e *BatchError) Error() string {
 	n, first := 0, error(nil)
 	for _, err := range e.Errs {

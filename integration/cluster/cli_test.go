@@ -1,14 +1,20 @@
 package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // runCLI runs the smartlimit binary and returns its stdout and exit status.
@@ -42,6 +48,9 @@ func TestCLI(t *testing.T) {
 	// A Cluster URL as rueidis.ParseURL reads it: one seed in the host,
 	// the others as addr parameters.
 	url := "redis://" + cl.Addrs[0] + "?addr=" + strings.Join(cl.Addrs[1:], "&addr=")
+	// A prefix of this run's own, for clusters that outlive it
+	// (SMARTLIMIT_REDIS_CLUSTER_ADDRS).
+	prefix := "cli" + strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	if out, code := runCLI(t, bin, "scripts", "load", "--redis", url); code != 0 {
 		t.Fatalf("scripts load: exit %d\n%s", code, out)
@@ -108,7 +117,7 @@ func TestCLI(t *testing.T) {
 
 	// check: 2/m allows twice, then denies with exit 1; JSON has every field.
 	for i, want := range []int{0, 0, 1} {
-		out, code := runCLI(t, bin, "check", "cli-user", "--limit", "2/m", "--json", "--redis", url)
+		out, code := runCLI(t, bin, "check", "cli-user", "--limit", "2/m", "--json", "--redis", url, "--prefix", prefix)
 		var r struct {
 			Allowed   bool  `json:"allowed"`
 			Remaining int64 `json:"remaining"`
@@ -120,13 +129,13 @@ func TestCLI(t *testing.T) {
 	}
 
 	// peek reports the denial without consuming; reset forgets the key.
-	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url); code != 1 || !strings.Contains(out, "remaining    0") {
+	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url, "--prefix", prefix); code != 1 || !strings.Contains(out, "remaining    0") {
 		t.Errorf("peek after two checks: exit %d, want 1\n%s", code, out)
 	}
-	if out, code := runCLI(t, bin, "reset", "cli-user", "--limit", "2/m", "--redis", url); code != 0 {
+	if out, code := runCLI(t, bin, "reset", "cli-user", "--limit", "2/m", "--redis", url, "--prefix", prefix); code != 0 {
 		t.Errorf("reset: exit %d\n%s", code, out)
 	}
-	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url); code != 0 || !strings.Contains(out, "remaining    2") {
+	if out, code := runCLI(t, bin, "peek", "cli-user", "--limit", "2/m", "--redis", url, "--prefix", prefix); code != 0 || !strings.Contains(out, "remaining    2") {
 		t.Errorf("peek after reset: exit %d, want 0 and remaining 2\n%s", code, out)
 	}
 
@@ -142,5 +151,67 @@ func TestCLI(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &b); err != nil || code != 0 || b.Checks == 0 || b.Errors != 0 || b.RedisCPU == nil || b.RedisCPU.Calls == 0 {
 		t.Errorf("bench: exit %d, %+v, %v\n%s", code, b, err, out)
+	}
+
+	testServe(t, bin, url, prefix)
+}
+
+var listenRE = regexp.MustCompile(`listening on http://(\S+)`)
+
+// testServe runs the demo server on the Cluster: two requests pass, the
+// third gets 429 with the rate-limit headers, and SIGTERM stops it cleanly.
+func testServe(t *testing.T, bin, url, prefix string) {
+	cmd := exec.Command(bin, "serve", "--redis", url, "--prefix", prefix, "--addr", "127.0.0.1:0", "--limit", "2/m")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrc, exited := make(chan string, 1), make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listenRE.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	defer func() {
+		cmd.Process.Kill() // a no-op once it has exited
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-exited:
+		t.Fatalf("serve exited before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not print its address in 30 s")
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	defer hc.CloseIdleConnections()
+	for i, want := range []int{200, 200, 429} {
+		resp, err := hc.Get("http://" + addr + "/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want || resp.Header.Get("RateLimit-Policy") == "" || resp.Header.Get("RateLimit") == "" {
+			t.Errorf("request %d: %d, RateLimit-Policy %q, RateLimit %q; want %d with both", i, resp.StatusCode, resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"), want)
+		}
+		if want == 429 && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("429 without Retry-After")
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("serve after SIGTERM: %v, want exit 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not stop within 30 s of SIGTERM")
 	}
 }

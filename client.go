@@ -96,6 +96,7 @@ var _ interface {
 	Limiter
 	Peeker
 	MultiLimiter
+	MultiResultLimiter
 	Leaser
 } = (*Client)(nil)
 
@@ -277,8 +278,18 @@ func (c *Client) sendOne(ctx context.Context, key string, l Limit, p *algo.Param
 // The limits may use different algorithms but must differ from each other.
 // The Result is the binding one, as Combine describes.
 func (c *Client) AllowAll(ctx context.Context, key string, n int64, limits ...Limit) (Result, error) {
+	rs, err := c.AllowAllResults(ctx, key, n, limits...)
+	if err != nil {
+		return Result{}, err
+	}
+	return Combine(rs), nil
+}
+
+// AllowAllResults is AllowAll with each limit's own Result, in the order of
+// limits; see MultiResultLimiter.
+func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limits ...Limit) ([]Result, error) {
 	if len(limits) == 0 {
-		return Result{}, &InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+		return nil, &InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
 	}
 	keys := make([]string, len(limits))
 	args := make([]string, 0, 2+argsPerItem*len(limits))
@@ -287,15 +298,15 @@ func (c *Client) AllowAll(ctx context.Context, key string, n int64, limits ...Li
 	for i, l := range limits {
 		p, err := check(key, l, n)
 		if err != nil {
-			return Result{}, err
+			return nil, err
 		}
 		if l.Algorithm == Concurrency {
-			return Result{}, &InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+			return nil, &InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
 		}
 		keys[i] = c.redisKey(key, l.Algorithm, &p)
 		for _, k := range keys[:i] {
 			if k == keys[i] {
-				return Result{}, &InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
+				return nil, &InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
 		caps[i] = p.Burst
@@ -304,15 +315,15 @@ func (c *Client) AllowAll(ctx context.Context, key string, n int64, limits ...Li
 	s := scripts[numAlgorithms]
 	vals, err := c.run(ctx, s, keys, args)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	rs := make([]Result, len(limits))
 	for i := range rs {
 		if rs[i], err = decode(s, vals, 5*i, caps[i]); err != nil {
-			return Result{}, err
+			return nil, err
 		}
 	}
-	return Combine(rs), nil
+	return rs, nil
 }
 
 // Acquire takes a lease for key under l, which must be a Concurrency limit.

@@ -360,6 +360,18 @@ type MultiLimiter interface {
 	AllowAll(ctx context.Context, key string, n int64, limits ...Limit) (Result, error)
 }
 
+// MultiResultLimiter is implemented by limiters whose all-or-nothing check
+// also reports each limit's own Result, for callers that name every limit
+// that denied (an HTTP 429's violated policies, say).
+type MultiResultLimiter interface {
+	// AllowAllResults is AllowAll with the Result of each limit, in the
+	// order of limits. When any limit denies, none is charged and every
+	// Result has Allowed false; those that would have passed alone have
+	// RetryAfter 0 and report what is there. Combine of the Results is what
+	// AllowAll returns, and Binding says which limit that is.
+	AllowAllResults(ctx context.Context, key string, n int64, limits ...Limit) ([]Result, error)
+}
+
 // Leaser is implemented by limiters that hand out Concurrency leases.
 type Leaser interface {
 	// Acquire takes a lease for key under l, a Concurrency limit. When the
@@ -389,32 +401,37 @@ func (l *Lease) Release(ctx context.Context) error {
 	return l.release(ctx, l)
 }
 
-// Combine returns the binding result of several limits checked together,
-// as AllowAll describes. It returns the zero Result for no results.
-func Combine(rs []Result) Result {
-	if len(rs) == 0 {
-		return Result{}
-	}
+// Binding returns the index of the binding result among the results of
+// several limits checked together: when any denies, the denying one with
+// the longest RetryAfter; when all allow, the one with the least Remaining.
+// It returns 0 for no results.
+func Binding(rs []Result) int {
 	allowed := true
 	for _, r := range rs {
 		allowed = allowed && r.Allowed
 	}
-	var out Result
-	for i, r := range rs {
-		binding := i == 0
-		if !binding && allowed {
-			binding = r.Remaining < out.Remaining
-		} else if !binding {
-			binding = !r.Allowed && (out.Allowed || r.RetryAfter > out.RetryAfter)
+	best := 0
+	for i := 1; i < len(rs); i++ {
+		r, b := rs[i], rs[best]
+		if allowed && r.Remaining < b.Remaining || !allowed && !r.Allowed && (b.Allowed || r.RetryAfter > b.RetryAfter) {
+			best = i
 		}
-		if binding {
-			reset, delay, rem := out.ResetAfter, out.Delay, out.Remaining
-			out = r
-			if i > 0 {
-				out.ResetAfter, out.Delay, out.Remaining = max(reset, r.ResetAfter), max(delay, r.Delay), min(rem, r.Remaining)
-			}
-			continue
-		}
+	}
+	return best
+}
+
+// Combine returns the binding result of several limits checked together,
+// as AllowAll describes: the result Binding picks, with the least Remaining
+// and the longest ResetAfter and Delay of them all. It returns the zero
+// Result for no results.
+func Combine(rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{}
+	}
+	out := rs[Binding(rs)]
+	allowed := true
+	for _, r := range rs {
+		allowed = allowed && r.Allowed
 		out.ResetAfter, out.Delay, out.Remaining = max(out.ResetAfter, r.ResetAfter), max(out.Delay, r.Delay), min(out.Remaining, r.Remaining)
 	}
 	out.Allowed = allowed

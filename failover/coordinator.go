@@ -117,13 +117,14 @@ type Coordinator struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	peekers, multis, leasers int // how many tiers implement each interface
+	peekers, multis, eachs, leasers int // how many tiers implement each interface
 }
 
 var _ interface {
 	smartlimit.Limiter
 	smartlimit.Peeker
 	smartlimit.MultiLimiter
+	smartlimit.MultiResultLimiter
 	smartlimit.Leaser
 } = (*Coordinator)(nil)
 
@@ -133,6 +134,7 @@ type tier struct {
 	lim     smartlimit.Limiter
 	peeker  smartlimit.Peeker
 	multi   smartlimit.MultiLimiter
+	each    smartlimit.MultiResultLimiter
 	leaser  smartlimit.Leaser
 	timeout time.Duration
 	br      breaker
@@ -206,9 +208,11 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		ti := &tier{name: t.Name, lim: t.Limiter, timeout: cmp(t.Timeout, c.timeout), up: true}
 		ti.peeker, _ = t.Limiter.(smartlimit.Peeker)
 		ti.multi, _ = t.Limiter.(smartlimit.MultiLimiter)
+		ti.each, _ = t.Limiter.(smartlimit.MultiResultLimiter)
 		ti.leaser, _ = t.Limiter.(smartlimit.Leaser)
 		c.peekers += b2i(ti.peeker != nil)
 		c.multis += b2i(ti.multi != nil)
+		c.eachs += b2i(ti.each != nil)
 		c.leasers += b2i(ti.leaser != nil)
 		ti.br.opts, ti.br.clock, ti.br.rand = &c.breaker, c.clock, c.jitterRand
 		c.tiers = append(c.tiers, ti)
@@ -484,36 +488,64 @@ func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) 
 // them (FailClosed, then Local, then FailOpen), and the Result is the
 // binding one, as smartlimit.Combine describes.
 func (c *Coordinator) AllowAll(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) (smartlimit.Result, error) {
+	rs, err := c.allowAll(ctx, key, n, limits, false)
+	if err != nil {
+		return smartlimit.Result{}, err
+	}
+	return smartlimit.Combine(rs), nil
+}
+
+// AllowAllResults is AllowAll with each limit's own Result, in the order of
+// limits (see smartlimit.MultiResultLimiter). It asks only the tiers that
+// implement smartlimit.MultiResultLimiter; when none answers, the policy
+// decides as for AllowAll, each limit reported on its own.
+func (c *Coordinator) AllowAllResults(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) ([]smartlimit.Result, error) {
+	return c.allowAll(ctx, key, n, limits, true)
+}
+
+// allowAll serves AllowAll and, with each, AllowAllResults. Without each,
+// a tier answers with one combined Result, returned as the only element.
+func (c *Coordinator) allowAll(ctx context.Context, key string, n int64, limits []smartlimit.Limit, each bool) ([]smartlimit.Result, error) {
 	if len(limits) == 0 {
-		return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+		return nil, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
 	}
 	for _, l := range limits {
 		if err := smartlimit.CheckRequest(key, l, n); err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		if l.Algorithm == smartlimit.Concurrency {
-			return smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+			return nil, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
 		}
 	}
-	if c.multis == 0 {
-		return smartlimit.Result{}, fmt.Errorf("%w: AllowAll", ErrUnsupported)
+	switch {
+	case each && c.eachs == 0:
+		return nil, fmt.Errorf("%w: AllowAllResults", ErrUnsupported)
+	case !each && c.multis == 0:
+		return nil, fmt.Errorf("%w: AllowAll", ErrUnsupported)
 	}
-	var r smartlimit.Result
+	var rs []smartlimit.Result
 	for _, t := range c.tiers {
-		if t.multi == nil {
+		if each && t.each == nil || !each && t.multi == nil {
 			continue
 		}
 		ok, err := c.try(ctx, t, OpAllowAll, func(ctx context.Context) (bool, error) {
-			var err error
-			r, err = t.multi.AllowAll(ctx, key, n, limits...)
+			if each {
+				var err error
+				rs, err = t.each.AllowAllResults(ctx, key, n, limits...)
+				return err == nil && smartlimit.Combine(rs).Allowed, err
+			}
+			r, err := t.multi.AllowAll(ctx, key, n, limits...)
+			rs = []smartlimit.Result{r}
 			return r.Allowed, err
 		})
 		if err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		if ok {
-			r.Tier = t.name
-			return r, nil
+			for i := range rs {
+				rs[i].Tier = t.name
+			}
+			return rs, nil
 		}
 	}
 	p := FailOpen
@@ -522,24 +554,29 @@ func (c *Coordinator) AllowAll(ctx context.Context, key string, n int64, limits 
 			p = q
 		}
 	}
-	rs := make([]smartlimit.Result, len(limits))
+	rs = make([]smartlimit.Result, len(limits))
 	for i, l := range limits {
 		rs[i] = c.closedResult(l)
 		if p == FailOpen {
 			rs[i] = openResult(l, n)
 		}
 	}
-	r = smartlimit.Combine(rs)
-	if m, ok := c.local.(smartlimit.MultiLimiter); ok && p == Local {
+	if p == Local {
 		lctx, cancel := context.WithTimeout(ctx, c.timeout)
-		lr, err := m.AllowAll(lctx, key, n, limits...)
-		cancel()
-		if err == nil {
-			r = lr
+		if m, ok := c.local.(smartlimit.MultiResultLimiter); ok && each {
+			if lrs, err := m.AllowAllResults(lctx, key, n, limits...); err == nil {
+				rs = lrs
+			}
+		} else if m, ok := c.local.(smartlimit.MultiLimiter); ok && !each {
+			if lr, err := m.AllowAll(lctx, key, n, limits...); err == nil {
+				rs = []smartlimit.Result{lr}
+			}
 		}
+		cancel()
 	}
+	r := smartlimit.Combine(rs)
 	c.fallback(ctx, OpAllowAll, r.Tier, r.Allowed, nil)
-	return r, nil
+	return rs, nil
 }
 
 // Peek returns key's state under l from the first tier that implements

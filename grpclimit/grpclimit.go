@@ -98,6 +98,7 @@ type Options struct {
 type Interceptor struct {
 	lim      httplimit.Limiter
 	multi    smartlimit.MultiLimiter
+	each     smartlimit.MultiResultLimiter // nil unless lim implements it
 	leaser   smartlimit.Leaser
 	policies []httplimit.Policy
 	policyMD string
@@ -114,6 +115,7 @@ func New(lim httplimit.Limiter, opts Options) (*Interceptor, error) {
 	}
 	in := &Interceptor{lim: lim, opts: opts}
 	in.multi, _ = lim.(smartlimit.MultiLimiter)
+	in.each, _ = lim.(smartlimit.MultiResultLimiter)
 	in.leaser, _ = lim.(smartlimit.Leaser)
 	set := 0
 	if opts.Limit != (smartlimit.Limit{}) {
@@ -266,8 +268,16 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		for i, p := range policies {
 			ls[i] = p.Limit
 		}
-		d.Result, err = in.multi.AllowAll(ctx, d.Key, d.Cost, ls...)
-		d.Policy = binding(policies, d.Result)
+		if in.each != nil {
+			// Each limit's own result names the binding policy exactly.
+			var rs []smartlimit.Result
+			if rs, err = in.each.AllowAllResults(ctx, d.Key, d.Cost, ls...); err == nil {
+				d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
+			}
+		} else {
+			d.Result, err = in.multi.AllowAll(ctx, d.Key, d.Cost, ls...)
+			d.Policy = binding(policies, d.Result)
+		}
 	case l.Algorithm == smartlimit.Concurrency && in.leaser != nil && d.Cost > 0:
 		lease, d.Result, err = in.leaser.Acquire(ctx, d.Key, l)
 	default:
@@ -376,7 +386,8 @@ func (in *Interceptor) log(ctx context.Context, method, msg string, err error) {
 		slog.Int64("suppressed", in.dropped.Swap(0)))
 }
 
-// binding returns the policy whose limit gave r; see httplimit.Decision.
+// binding returns the policy whose limit gave r, for limiters without
+// smartlimit.MultiResultLimiter; see httplimit.Decision.
 func binding(ps []httplimit.Policy, r smartlimit.Result) httplimit.Policy {
 	for _, p := range ps {
 		if p.Limit.Capacity() == r.Limit {

@@ -151,9 +151,10 @@ type Options struct {
 // handlers, which then share its policies and keys.
 type Middleware struct {
 	lim      Limiter
-	multi    smartlimit.MultiLimiter // nil unless lim implements it
-	leaser   smartlimit.Leaser       // nil unless lim implements it
-	policies []Policy                // static policies; nil with policyFunc
+	multi    smartlimit.MultiLimiter       // nil unless lim implements it
+	each     smartlimit.MultiResultLimiter // nil unless lim implements it
+	leaser   smartlimit.Leaser             // nil unless lim implements it
+	policies []Policy                      // static policies; nil with policyFunc
 	policyFn func(*http.Request) ([]Policy, error)
 	policyHV string // RateLimit-Policy for the static policies
 	limits   []smartlimit.Limit
@@ -169,6 +170,7 @@ func New(lim Limiter, opts Options) (*Middleware, error) {
 	}
 	m := &Middleware{lim: lim, opts: opts}
 	m.multi, _ = lim.(smartlimit.MultiLimiter)
+	m.each, _ = lim.(smartlimit.MultiResultLimiter)
 	m.leaser, _ = lim.(smartlimit.Leaser)
 	set := 0
 	if opts.Limit != (smartlimit.Limit{}) {
@@ -366,6 +368,12 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 
 	var lease *smartlimit.Lease
 	switch {
+	case len(limits) > 1 && m.each != nil:
+		// Each limit's own result names the binding policy exactly.
+		var rs []smartlimit.Result
+		if rs, err = m.each.AllowAllResults(ctx, d.Key, d.Cost, limits...); err == nil {
+			d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
+		}
 	case len(limits) > 1:
 		d.Result, err = m.multi.AllowAll(ctx, d.Key, d.Cost, limits...)
 		d.Policy = binding(policies, d.Result)
@@ -428,7 +436,8 @@ func asInput(err error) error {
 	return &smartlimit.InputError{Field: "limits", Value: "PolicyFunc", Reason: err.Error()}
 }
 
-// binding returns the policy whose limit gave r. AllowAll reports only the
+// binding returns the policy whose limit gave r, for limiters without
+// smartlimit.MultiResultLimiter. AllowAll reports only the
 // binding Result, so it is found by capacity: when two policies have the
 // same capacity the first is named.
 func binding(ps []Policy, r smartlimit.Result) Policy {

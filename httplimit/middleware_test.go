@@ -454,6 +454,20 @@ func TestSeveralPolicies(t *testing.T) {
 		t.Fatalf("daily exhausted: %d Retry-After %q body %s", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 
+	// Two policies of the same capacity: each limit's own result names the
+	// one that denied, not the first of that capacity.
+	s2 := smartlimittest.New(t)
+	perSec := smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Second}
+	perDay := smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: 24 * time.Hour}
+	h2 := newMW(t, s2.Client, httplimit.Options{Policies: []httplimit.Policy{{Name: "second", Limit: perSec}, {Name: "day", Limit: perDay}}}).Handle(ok)
+	do(h2, "GET", "/")
+	do(h2, "GET", "/")
+	s2.Advance(time.Second) // the per-second window is fresh; the day's is spent
+	w = do(h2, "GET", "/")
+	if w.Code != 429 || !strings.Contains(w.Body.String(), `"violated-policies":["day"]`) || !strings.HasPrefix(w.Header().Get("RateLimit"), `"day";`) {
+		t.Fatalf("day exhausted, same capacity: %d RateLimit %q body %s", w.Code, w.Header().Get("RateLimit"), w.Body)
+	}
+
 	// A limiter without AllowAll cannot check several at once.
 	if _, err := httplimit.New(&fake{}, httplimit.Options{Policies: []httplimit.Policy{{Name: "a", Limit: burst}, {Name: "b", Limit: daily}}}); err == nil {
 		t.Error("New with two policies on a non-MultiLimiter succeeded")

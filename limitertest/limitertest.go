@@ -461,6 +461,7 @@ var cases = []testCase{
 	{"AllowManyOrder", testAllowManyOrder, false},
 	{"AllowAll", testAllowAll, false},
 	{"AllowAllDayLimitDenies", testAllowAllDayDenies, false},
+	{"AllowAllResults", testAllowAllResults, false},
 	{"Leases", testLeases, false},
 	{"Concurrent", testConcurrent, true},
 	{"CanceledContext", testCanceledContext, false},
@@ -654,6 +655,54 @@ func testAllowManyOrder(t *testing.T, b Backend) {
 	}
 	if rs, err := b.AllowMany(context.Background(), nil); err != nil || len(rs) != 0 {
 		t.Errorf("AllowMany(nil) = %v, %v; want no results, no error", rs, err)
+	}
+}
+
+// testAllowAllResults: each limit's own Result, in order; the one that
+// would have passed alone reports what is there, uncharged, with no retry.
+func testAllowAllResults(t *testing.T, b Backend) {
+	each, ok := as[smartlimit.MultiResultLimiter](b)
+	if !ok {
+		t.Skip("backend does not implement smartlimit.MultiResultLimiter")
+	}
+	ctx := context.Background()
+	sec, day := smartlimit.PerSecond(10), smartlimit.PerDay(1000)
+	rs, err := each.AllowAllResults(ctx, "k", 10, sec, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []smartlimit.Result{
+		{Allowed: true, Limit: 10, Remaining: 0, ResetAfter: s},
+		{Allowed: true, Limit: 1000, Remaining: 990, ResetAfter: 864 * s},
+	}
+	checkEach := func(what string, rs, want []smartlimit.Result) {
+		t.Helper()
+		if len(rs) != len(want) {
+			t.Fatalf("%s: %d results, want %d", what, len(rs), len(want))
+		}
+		for i := range want {
+			want[i].Tier = rs[i].Tier
+			if rs[i] != want[i] {
+				t.Fatalf("%s: result %d = %s, want %s", what, i, format(rs[i]), format(want[i]))
+			}
+		}
+	}
+	checkEach("AllowAllResults(10, 10/s, 1000/day)", rs, want)
+	if i := smartlimit.Binding(rs); i != 0 {
+		t.Errorf("Binding = %d, want 0 (the least Remaining)", i)
+	}
+	rs, err = each.AllowAllResults(ctx, "k", 1, sec, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []smartlimit.Result{
+		{Allowed: false, Limit: 10, Remaining: 0, RetryAfter: 100 * ms, ResetAfter: s},
+		// Not charged: what is there, Allowed false, no retry of its own.
+		{Allowed: false, Limit: 1000, Remaining: 990, ResetAfter: 864 * s},
+	}
+	checkEach("AllowAllResults(1) over 10/s", rs, want)
+	if i := smartlimit.Binding(rs); i != 0 {
+		t.Errorf("Binding = %d, want 0 (the limit that denied)", i)
 	}
 }
 

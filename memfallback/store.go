@@ -262,6 +262,7 @@ var _ interface {
 	smartlimit.Limiter
 	smartlimit.Peeker
 	smartlimit.MultiLimiter
+	smartlimit.MultiResultLimiter
 	smartlimit.Leaser
 } = (*Store)(nil)
 
@@ -668,11 +669,21 @@ type multiItem struct {
 // Result is the binding one, as smartlimit.Combine describes; the limits
 // that would have allowed report Allowed false with what is still there.
 func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) (smartlimit.Result, error) {
-	if err := ctx.Err(); err != nil {
+	rs, err := s.AllowAllResults(ctx, key, n, limits...)
+	if err != nil {
 		return smartlimit.Result{}, err
 	}
+	return smartlimit.Combine(rs), nil
+}
+
+// AllowAllResults is AllowAll with each limit's own Result, in the order of
+// limits; see smartlimit.MultiResultLimiter.
+func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) ([]smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(limits) == 0 {
-		return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+		return nil, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
 	}
 	var buf [4]multiItem
 	items := buf[:0]
@@ -681,18 +692,18 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 	}
 	for _, l := range limits {
 		if err := smartlimit.CheckRequest(key, l, n); err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		if l.Algorithm == smartlimit.Concurrency {
-			return smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+			return nil, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
 		}
 		p, _, err := s.params(key, l, n)
 		if err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		for _, it := range items {
 			if it.p == *p {
-				return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
+				return nil, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
 		items = append(items, multiItem{p: *p})
@@ -723,14 +734,17 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		}
 		if fresh > 0 && !s.makeRoom(sh, now, fresh) {
 			undoAll(items, n)
-			return s.full(&items[0].p)
+			rs := make([]smartlimit.Result, len(items))
+			for i := range items {
+				var err error
+				if rs[i], err = s.full(&items[i].p); err != nil {
+					return nil, err
+				}
+			}
+			return rs, nil
 		}
 	}
-	var rbuf [4]smartlimit.Result
-	rs := rbuf[:0]
-	if len(items) > len(rbuf) {
-		rs = make([]smartlimit.Result, 0, len(items))
-	}
+	rs := make([]smartlimit.Result, 0, len(items))
 	for i := range items {
 		it := &items[i]
 		if it.d.Allowed && n > 0 {
@@ -753,7 +767,7 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		}
 		rs = append(rs, result(&it.p, it.d))
 	}
-	return smartlimit.Combine(rs), nil
+	return rs, nil
 }
 
 // undoAll takes back every allowed item's appended log entries.

@@ -69,25 +69,35 @@ func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error
 // built on it in that instant) stays, making that limit stricter by n,
 // never looser; Stats counts them as Stranded.
 func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) (smartlimit.Result, error) {
-	if err := ctx.Err(); err != nil {
+	rs, err := s.AllowAllResults(ctx, key, n, limits...)
+	if err != nil {
 		return smartlimit.Result{}, err
 	}
+	return smartlimit.Combine(rs), nil
+}
+
+// AllowAllResults is AllowAll with each limit's own Result, in the order of
+// limits; see smartlimit.MultiResultLimiter.
+func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) ([]smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if len(limits) == 0 {
-		return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+		return nil, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
 	}
 	groups := make([]*group, 0, len(limits))
 	for _, l := range limits {
 		p, err := params(key, l, n)
 		if err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		if l.Algorithm == smartlimit.Concurrency {
-			return smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
+			return nil, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
 		}
 		id := docID(key, &p)
 		for _, g := range groups {
 			if g.id == id {
-				return smartlimit.Result{}, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
+				return nil, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
 		groups = append(groups, &group{id: id, p: p, items: []item{{cost: n}}})
@@ -98,15 +108,15 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		if attempt > 0 {
 			if attempt > s.retries {
 				s.contention.Add(1)
-				return smartlimit.Result{}, contention(attempt)
+				return nil, contention(attempt)
 			}
 			if err := s.wait(ctx, attempt); err != nil {
-				return smartlimit.Result{}, err
+				return nil, err
 			}
 		}
 		docs, err := s.load(ctx, groups)
 		if err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		now := s.now()
 		all := true
@@ -127,9 +137,9 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 		}
 		switch {
 		case !all:
-			return smartlimit.Combine(denied), nil
+			return denied, nil
 		case n == 0:
-			return smartlimit.Combine(rs), nil
+			return rs, nil
 		}
 		lost, err := s.write(ctx, groups, now)
 		var failed error
@@ -139,7 +149,7 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 			}
 		}
 		if err == nil && failed == nil && len(lost) == 0 {
-			return smartlimit.Combine(rs), nil
+			return rs, nil
 		}
 		// Take back what was written. After a failed round trip some writes
 		// may have been applied; the tokens make undoing the others a no-op.
@@ -150,13 +160,13 @@ func (s *Store) AllowAll(ctx context.Context, key string, n int64, limits ...sma
 			}
 		}
 		if uerr := s.undo(ctx, groups, before, written, now); uerr != nil && err == nil && failed == nil {
-			return smartlimit.Result{}, uerr
+			return nil, uerr
 		}
 		if err != nil {
-			return smartlimit.Result{}, err
+			return nil, err
 		}
 		if failed != nil {
-			return smartlimit.Result{}, failed
+			return nil, failed
 		}
 	}
 }

@@ -86,6 +86,7 @@ var _ interface {
 	smartlimit.Limiter
 	smartlimit.Peeker
 	smartlimit.MultiLimiter
+	smartlimit.MultiResultLimiter
 	smartlimit.Leaser
 } = (*Store)(nil)
 

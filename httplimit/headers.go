@@ -92,16 +92,22 @@ func writeProblem(w http.ResponseWriter, code int, body []byte) {
 const deniedHead = `{"type":"` + ProblemQuotaExceeded + `","title":"Too Many Requests","status":429`
 
 // appendDenied appends the default 429 body: WriteProblem's output for a
-// quota-exceeded Problem naming policy, built without reflection because a
-// flood of denials is exactly when this path must be cheap. Policy names
-// are printable ASCII, where Go quoting and JSON quoting agree.
-func appendDenied(b []byte, policy string, never bool) []byte {
+// quota-exceeded Problem naming the violated policies, built without
+// reflection because a flood of denials is exactly when this path must be
+// cheap. Policy names are printable ASCII, where Go quoting and JSON quoting
+// agree.
+func appendDenied(b []byte, violated []Policy, never bool) []byte {
 	b = append(b, deniedHead...)
 	if never {
 		b = append(b, `,"detail":"the request costs more than the policy's capacity and can never pass"`...)
 	}
 	b = append(b, `,"violated-policies":[`...)
-	b = strconv.AppendQuote(b, policy)
+	for i, p := range violated {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, p.Name)
+	}
 	return append(b, "]}\n"...)
 }
 

@@ -97,16 +97,20 @@ func TestExportedFormats(t *testing.T) {
 // The hand-built 429 body is exactly what WriteProblem writes.
 func TestAppendDeniedMatchesWriteProblem(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"default", `we"ird\ name`, ""} {
+	for _, names := range [][]string{{"default"}, {`we"ird\ name`}, {""}, {"burst", "daily"}} {
 		for _, never := range []bool{false, true} {
-			p := Problem{Type: ProblemQuotaExceeded, Title: "Too Many Requests", Status: 429, ViolatedPolicies: []string{name}}
+			p := Problem{Type: ProblemQuotaExceeded, Title: "Too Many Requests", Status: 429, ViolatedPolicies: names}
 			if never {
 				p.Detail = "the request costs more than the policy's capacity and can never pass"
 			}
 			w := httptest.NewRecorder()
 			WriteProblem(w, p)
-			if got, want := string(appendDenied(nil, name, never)), w.Body.String(); got != want {
-				t.Errorf("appendDenied(%q, %v) = %s, want %s", name, never, got, want)
+			var ps []Policy
+			for _, n := range names {
+				ps = append(ps, Policy{Name: n})
+			}
+			if got, want := string(appendDenied(nil, ps, never)), w.Body.String(); got != want {
+				t.Errorf("appendDenied(%q, %v) = %s, want %s", names, never, got, want)
 			}
 		}
 	}

@@ -285,6 +285,11 @@ type Decision struct {
 	// Policy is the binding one: the denying policy when denied, the one
 	// with the least remaining when allowed (see smartlimit.Combine).
 	Policy Policy
+	// Violated are the policies that denied the request, nil when it was
+	// allowed: every one that denied when the limiter implements
+	// smartlimit.MultiResultLimiter, otherwise the binding one. The slice
+	// may be shared: do not modify it.
+	Violated []Policy
 	// Result is the limiter's answer for the binding policy. After a
 	// failure that FailOpen let through it is Allowed, with Tier
 	// smartlimit.TierFailOpen.
@@ -369,10 +374,16 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	var lease *smartlimit.Lease
 	switch {
 	case len(limits) > 1 && m.each != nil:
-		// Each limit's own result names the binding policy exactly.
+		// Each limit's own result names the binding policy exactly, and
+		// every policy that denied.
 		var rs []smartlimit.Result
 		if rs, err = m.each.AllowAllResults(ctx, d.Key, d.Cost, limits...); err == nil {
 			d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
+			for i, r := range rs {
+				if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
+					d.Violated = append(d.Violated, policies[i])
+				}
+			}
 		}
 	case len(limits) > 1:
 		d.Result, err = m.multi.AllowAll(ctx, d.Key, d.Cost, limits...)
@@ -407,6 +418,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}()
 	}
 
+	switch {
+	case d.Result.Allowed || d.Violated != nil:
+	case len(policies) == 1:
+		d.Violated = policies[:1:1] // shared, like Policies: no allocation per denial
+	default:
+		d.Violated = []Policy{d.Policy}
+	}
 	denied := !d.Result.Allowed && m.opts.Mode == Block
 	m.setHeaders(w.Header(), d, policyHV, denied)
 	r = r.WithContext(dc)
@@ -525,7 +543,11 @@ func deny(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf [256]byte
-	writeProblem(w, http.StatusTooManyRequests, appendDenied(buf[:0], d.Policy.Name, d.Result.RetryAfter == smartlimit.Never))
+	violated := d.Violated
+	if violated == nil { // a Decision made outside the middleware
+		violated = []Policy{d.Policy}
+	}
+	writeProblem(w, http.StatusTooManyRequests, appendDenied(buf[:0], violated, d.Result.RetryAfter == smartlimit.Never))
 }
 
 // defaultError is the default ErrorHandler.

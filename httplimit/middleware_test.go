@@ -462,6 +462,10 @@ func TestSeveralPolicies(t *testing.T) {
 	h2 := newMW(t, s2.Client, httplimit.Options{Policies: []httplimit.Policy{{Name: "second", Limit: perSec}, {Name: "day", Limit: perDay}}}).Handle(ok)
 	do(h2, "GET", "/")
 	do(h2, "GET", "/")
+	w = do(h2, "GET", "/")
+	if w.Code != 429 || !strings.Contains(w.Body.String(), `"violated-policies":["second","day"]`) {
+		t.Fatalf("both exhausted: %d body %s, want both policies violated", w.Code, w.Body)
+	}
 	s2.Advance(time.Second) // the per-second window is fresh; the day's is spent
 	w = do(h2, "GET", "/")
 	if w.Code != 429 || !strings.Contains(w.Body.String(), `"violated-policies":["day"]`) || !strings.HasPrefix(w.Header().Get("RateLimit"), `"day";`) {

@@ -389,6 +389,30 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("gcra = %v, want %v", got, want)
 	}
+	// The other scripts, one call each at 2 per second (a lease of 1 s for
+	// concurrency): allowed, 1 remaining, reset when the state is full again.
+	for _, c := range []struct {
+		script string
+		args   []string
+		want   []int64
+	}{
+		{"token_bucket", []string{"1", "500000", "1", "2", "1"}, []int64{1, 1, 500000, 0, 0}},
+		{"sliding_window", []string{"3", "1000000", "2", "2", "1"}, []int64{1, 1, 1000000, 0, 0}},
+		{"sliding_window_counter", []string{"4", "1000000", "2", "2", "1"}, []int64{1, 1, 2000000, 0, 0}},
+		{"leaky_bucket", []string{"5", "500000", "1", "2", "1"}, []int64{1, 1, 500000, 0, 0}},
+		// The second request waits behind the first: delay 0.5 s.
+		{"leaky_bucket", []string{"5", "500000", "1", "2", "1"}, []int64{1, 0, 1000000, 0, 500000}},
+		{"concurrency", []string{"6", "1000000", "2", "lease-1", "1"}, []int64{1, 1, 1000000, 0, 0}},
+	} {
+		got := eval(c.script, []string{"raw:{a}:" + c.script}, append([]string{now, "0"}, c.args...)...)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s = %v, want %v", c.script, got, c.want)
+		}
+	}
+	// Mode 3 releases the lease.
+	if got := eval("concurrency", []string{"raw:{a}:concurrency"}, now, "3", "6", "1000000", "2", "lease-1", "0"); fmt.Sprint(got) != "[1]" {
+		t.Errorf("concurrency release = %v, want [1]", got)
+	}
 	// fixed_window 1/min: the window [now, now+60s) has room for one.
 	got = eval("fixed_window", []string{"raw:{a}:fw"}, now, "0", "2", "60000000", "1", "0", "1")
 	if fmt.Sprint(got) != fmt.Sprint([]int64{1, 0, 60000000, 0, 0}) {

@@ -42,7 +42,10 @@ func TestCLI(t *testing.T) {
 	ctx := context.Background()
 	cl := cluster.Get(t)
 	bin := filepath.Join(t.TempDir(), "smartlimit")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/smartlimit/smartlimit/cmd/smartlimit").CombinedOutput(); err != nil {
+	// The command is a module of its own (cmd/smartlimit/go.mod), which
+	// this module does not require: build it in its directory, which works
+	// in the workspace (go.work) and without it.
+	if out, err := exec.Command("go", "build", "-C", filepath.Join("..", "..", "cmd", "smartlimit"), "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	// A Cluster URL as rueidis.ParseURL reads it: one seed in the host,

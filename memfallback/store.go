@@ -434,22 +434,23 @@ func scale(v int64, f float64) int64 {
 }
 
 // step decides a request of cost n on e at now, as the scripts' step does,
-// and keeps the new state when it is allowed. id names the lease that a
-// Concurrency request acquires.
-func (e *entry) step(now, n int64, id string) algo.Decision {
+// writing the decision to *d, and keeps the new state when it is allowed.
+// id names the lease that a Concurrency request acquires.
+func (e *entry) step(now, n int64, id string, d *algo.Decision) {
 	switch e.p.Kind {
 	case algo.SlidingWindow:
 		if e.log == nil {
 			e.log = &algo.Log{}
 		}
-		return algo.StepSlidingWindow(&e.p, e.log, now, n)
+		*d = algo.StepSlidingWindow(&e.p, e.log, now, n)
 	case algo.Concurrency:
 		if e.leases == nil {
 			e.leases = &algo.Leases{}
 		}
-		return algo.StepConcurrency(&e.p, e.leases, now, n, id)
+		*d = algo.StepConcurrency(&e.p, e.leases, now, n, id)
+	default:
+		algo.Step(&e.p, &e.s, now, n, d) // e.s changes only when allowed with n > 0
 	}
-	return algo.Step(&e.p, &e.s, now, n) // e.s changes only when allowed with n > 0
 }
 
 // undo takes back what step added for an allowed request of cost n: the
@@ -470,12 +471,13 @@ func (e *entry) undo(n int64) {
 // try decides like step but, for fixed-size states, returns the new state
 // instead of keeping it; logs and leases are changed and must be undone
 // with undo if the decision is not kept.
-func (e *entry) try(now, n int64) (algo.State, algo.Decision) {
+func (e *entry) try(now, n int64) (s algo.State, d algo.Decision) {
 	if e.p.Kind == algo.SlidingWindow || e.p.Kind == algo.Concurrency {
-		return e.s, e.step(now, n, "")
+		e.step(now, n, "", &d)
+		return e.s, d
 	}
-	s := e.s
-	d := algo.Step(&e.p, &s, now, n)
+	s = e.s
+	algo.Step(&e.p, &s, now, n, &d)
 	return s, d
 }
 
@@ -484,13 +486,18 @@ func (e *entry) try(now, n int64) (algo.State, algo.Decision) {
 func (e *entry) expired(now int64) bool {
 	switch e.p.Kind {
 	case algo.SlidingWindow, algo.Concurrency:
-		return e.step(now, 0, "").ResetAfter == 0
+		var d algo.Decision
+		e.step(now, 0, "", &d)
+		return d.ResetAfter == 0
 	}
 	return algo.Expired(&e.p, e.s, now)
 }
 
-func result(p *algo.Params, d algo.Decision) smartlimit.Result {
-	r := smartlimit.Result{
+// result writes to *r the Result of decision d under p. (Through a pointer:
+// a Result is too large to return in registers, and copying it out of every
+// call on the hot path cost a third of a check.)
+func result(r *smartlimit.Result, p *algo.Params, d *algo.Decision) {
+	*r = smartlimit.Result{
 		Allowed:    d.Allowed,
 		Limit:      p.Burst,
 		Remaining:  d.Remaining,
@@ -502,7 +509,6 @@ func result(p *algo.Params, d algo.Decision) smartlimit.Result {
 	if d.RetryAfter == algo.Never {
 		r.RetryAfter = smartlimit.Never
 	}
-	return r
 }
 
 // makeRoom reports whether sh can take need more entries, dropping
@@ -542,39 +548,46 @@ func (s *Store) AllowN(ctx context.Context, key string, l smartlimit.Limit, n in
 	if err := ctx.Err(); err != nil {
 		return smartlimit.Result{}, err
 	}
-	return s.allow(key, l, n, "")
+	var r smartlimit.Result
+	err := s.allow(&r, key, l, n, "")
+	return r, err
 }
 
-func (s *Store) allow(key string, l smartlimit.Limit, n int64, id string) (smartlimit.Result, error) {
+// allow decides AllowN's request, writing its result to *r.
+func (s *Store) allow(r *smartlimit.Result, key string, l smartlimit.Limit, n int64, id string) error {
 	p, validated, err := s.params(key, l, n)
 	if err != nil {
-		return smartlimit.Result{}, err
+		return err
 	}
 	now := s.now()
 	sh := s.shard(key)
+	var d algo.Decision
 	sh.mu.Lock()
 	if e := sh.lookup(key, p); e != nil {
-		d := e.step(now, n, id)
+		e.step(now, n, id, &d)
 		sh.mu.Unlock()
-		return result(p, d), nil
+		result(r, p, &d)
+		return nil
 	}
 	if !validated {
 		if err := smartlimit.CheckRequest(key, l, n); err != nil {
 			sh.mu.Unlock()
-			return smartlimit.Result{}, err
+			return err
 		}
 	}
 	e := entry{p: *p} // on the stack until it is stored
-	d := e.step(now, n, id)
+	e.step(now, n, id, &d)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
 		if !s.makeRoom(sh, now, 1) {
 			sh.mu.Unlock()
-			return s.full(p)
+			*r, err = s.full(p)
+			return err
 		}
 		sh.insert(key, &e)
 	}
 	sh.mu.Unlock()
-	return result(p, d), nil
+	result(r, p, &d)
+	return nil
 }
 
 // Peek returns key's state under l without consuming anything: Remaining
@@ -607,7 +620,9 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 		e.undo(1)
 	}
 	d.Remaining, d.ResetAfter = d0.Remaining, d0.ResetAfter
-	return result(p, d), nil
+	var r smartlimit.Result
+	result(&r, p, &d)
+	return r, nil
 }
 
 // Wait blocks until one unit passes for key under l, or ctx ends; see
@@ -639,14 +654,12 @@ func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]sma
 	out := make([]smartlimit.Result, len(reqs))
 	var errs []error
 	for i, r := range reqs {
-		res, err := s.allow(r.Key, r.Limit, r.Cost, "")
-		if err != nil {
+		if err := s.allow(&out[i], r.Key, r.Limit, r.Cost, ""); err != nil {
 			if errs == nil {
 				errs = make([]error, len(reqs))
 			}
 			errs[i] = err
 		}
-		out[i] = res
 	}
 	if errs != nil {
 		return out, &smartlimit.BatchError{Errs: errs}
@@ -765,7 +778,8 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 				it.d.Allowed, it.d.Remaining, it.d.ResetAfter = false, d0.Remaining, d0.ResetAfter
 			}
 		}
-		rs = append(rs, result(&it.p, it.d))
+		rs = append(rs, smartlimit.Result{})
+		result(&rs[len(rs)-1], &it.p, &it.d)
 	}
 	return rs, nil
 }
@@ -796,7 +810,8 @@ func (s *Store) Acquire(ctx context.Context, key string, l smartlimit.Limit) (*s
 		return nil, smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}
 	}
 	id := smartlimit.NewLeaseID()
-	r, err := s.allow(key, l, 1, id)
+	var r smartlimit.Result
+	err := s.allow(&r, key, l, 1, id)
 	if err != nil || !r.Allowed {
 		return nil, r, err
 	}

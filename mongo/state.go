@@ -52,7 +52,7 @@ func (st *state) step(now, n int64, lease string) algo.Decision {
 	case algo.Concurrency:
 		d = algo.StepConcurrency(st.p, &st.ls, now, n, lease)
 	default:
-		d = algo.Step(st.p, &st.s, now, n) // st.s changes only when allowed with n > 0
+		algo.Step(st.p, &st.s, now, n, &d) // st.s changes only when allowed with n > 0
 	}
 	if d.Allowed && n > 0 {
 		st.dirty = true

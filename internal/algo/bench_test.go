@@ -14,10 +14,11 @@ func BenchmarkStep(b *testing.B) {
 			}
 			b.Run(k.String()+"/R="+itoa(p.R), func(b *testing.B) {
 				var s State
+				var d Decision
 				now := int64(1_900_000_000_000_000)
 				for b.Loop() {
 					now += 1000
-					Step(&p, &s, now, 1)
+					Step(&p, &s, now, 1, &d)
 				}
 			})
 		}

@@ -33,7 +33,8 @@ func TestExpiredDecidesAsZero(t *testing.T) {
 		now := int64(t0)
 		for range 5000 {
 			now += []int64{0, 1, r.Int64N(1000), r.Int64N(200_000), r.Int64N(3_000_000)}[r.IntN(5)]
-			Step(&p, &s, now, r.Int64N(p.Burst+1))
+			var d Decision
+			Step(&p, &s, now, r.Int64N(p.Burst+1), &d)
 			if !Expired(&p, s, now) {
 				continue
 			}
@@ -42,7 +43,9 @@ func TestExpiredDecidesAsZero(t *testing.T) {
 				at := now + []int64{0, 1, r.Int64N(1e6), r.Int64N(1e8)}[r.IntN(4)]
 				n := r.Int64N(p.Burst + 2)
 				gotS, wantS := s, State{}
-				got, want := Step(&p, &gotS, at, n), Step(&p, &wantS, at, n)
+				var got, want Decision
+				Step(&p, &gotS, at, n, &got)
+				Step(&p, &wantS, at, n, &want)
 				if got != want || (got.Allowed && n > 0 && gotS != wantS) {
 					t.Fatalf("%v %d/%dµs burst %d: state %+v expired at %d, but at %d cost %d it decides %+v → %+v; the zero state %+v → %+v",
 						l.k, l.rate, l.period, l.brst, s, now, at, n, got, gotS, want, wantS)

@@ -6,7 +6,7 @@ func windowStart(now, period int64) int64 { return now - now%period }
 
 // stepFixedWindow counts units in windows aligned to multiples of the period
 // since the Unix epoch. The state is the window start (A) and its count (B).
-func stepFixedWindow(p *Params, s *State, now, n int64) Decision {
+func stepFixedWindow(p *Params, s *State, now, n int64, d *Decision) {
 	if now < s.A {
 		now = s.A // monotonic guard: never return to an earlier window
 	}
@@ -24,13 +24,15 @@ func stepFixedWindow(p *Params, s *State, now, n int64) Decision {
 	}
 	switch {
 	case n > p.R:
-		return Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: Never}
+		*d = Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: Never}
+		return
 	case count+n > p.R:
-		return Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: end}
+		*d = Decision{Remaining: p.R - count, ResetAfter: reset(count), RetryAfter: end}
+		return
 	}
 	count += n
 	if n > 0 {
 		*s = State{A: ws, B: count}
 	}
-	return Decision{Allowed: true, Remaining: p.R - count, ResetAfter: reset(count)}
+	*d = Decision{Allowed: true, Remaining: p.R - count, ResetAfter: reset(count)}
 }

@@ -40,19 +40,17 @@ func bucket(p *Params, d, n int64, dec *Decision) int64 {
 
 // stepGCRA is GCRA (and the leaky bucket, its shaping twin): the state is the
 // theoretical arrival time TAT as whole microseconds A plus B ticks.
-func stepGCRA(p *Params, s *State, now, n int64) Decision {
-	var dec Decision
-	nd := bucket(p, ahead(p, s.A, s.B, now), n, &dec)
+func stepGCRA(p *Params, s *State, now, n int64, dec *Decision) {
+	nd := bucket(p, ahead(p, s.A, s.B, now), n, dec)
 	if dec.Allowed && n > 0 {
 		*s = State{A: now + nd/p.R, B: nd % p.R}
 	}
-	return dec
 }
 
 // stepTokenBucket is the token bucket: the state is the number of ticks
 // missing from a full bucket (A) as of the last update (B). It refills R
 // ticks per microsecond, so its decisions are exactly GCRA's.
-func stepTokenBucket(p *Params, s *State, now, n int64) Decision {
+func stepTokenBucket(p *Params, s *State, now, n int64, dec *Decision) {
 	if now < s.B {
 		now = s.B // monotonic guard: never refill backwards
 	}
@@ -63,10 +61,8 @@ func stepTokenBucket(p *Params, s *State, now, n int64) Decision {
 	} else {
 		d = max(0, d-el*p.R)
 	}
-	var dec Decision
-	nd := bucket(p, d, n, &dec)
+	nd := bucket(p, d, n, dec)
 	if dec.Allowed && n > 0 {
 		*s = State{A: nd, B: now}
 	}
-	return dec
 }

@@ -6,7 +6,7 @@ package algo
 // window began. The comparison is done multiplied out by P, in whole
 // numbers, so no rounding is involved. The state is the current window start
 // (A), the previous window's count (B) and the current one's (C).
-func stepSlidingWindowCounter(p *Params, s *State, now, n int64) Decision {
+func stepSlidingWindowCounter(p *Params, s *State, now, n int64, d *Decision) {
 	if now < s.A {
 		now = s.A // monotonic guard
 	}
@@ -30,7 +30,8 @@ func stepSlidingWindowCounter(p *Params, s *State, now, n int64) Decision {
 		return 0
 	}
 	if n > R {
-		return Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: Never}
+		*d = Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: Never}
+		return
 	}
 	if prev*w+(curr+n)*P > R*P {
 		var retry int64
@@ -45,11 +46,12 @@ func stepSlidingWindowCounter(p *Params, s *State, now, n int64) Decision {
 			t := max(0, P-(R-n)*P/curr)
 			retry = ws + P + t - now
 		}
-		return Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry}
+		*d = Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry}
+		return
 	}
 	curr += n
 	if n > 0 {
 		*s = State{A: ws, B: prev, C: curr}
 	}
-	return Decision{Allowed: true, Remaining: R - curr - ceilDiv(prev*w, P), ResetAfter: reset(curr)}
+	*d = Decision{Allowed: true, Remaining: R - curr - ceilDiv(prev*w, P), ResetAfter: reset(curr)}
 }

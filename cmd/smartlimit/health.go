@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 // healthOptions are the options of health.
 type healthOptions struct {
 	Redis      redisOptions
+	Mongo      mongoOptions // URI "" means no mongo tier
 	JSON       bool
 	Timeout    time.Duration // for the whole check
 	MaxLatency time.Duration // a slower PING or probe is degraded
@@ -56,7 +58,7 @@ func worse(a, b string) string {
 
 func newHealthCmd(o *healthOptions) *command {
 	c := &command{
-		UsageLine: "health [--json] [--timeout D] [--max-latency D] [--max-skew D] [--redis URL]",
+		UsageLine: "health [--json] [--timeout D] [--max-latency D] [--max-skew D] [--redis URL] [--mongo URI]",
 		Short:     "check every configured tier",
 		Long: `Health checks every configured tier and says whether rate limiting works.
 
@@ -70,10 +72,22 @@ consumes nothing. A PING-only check would miss a NOSCRIPT outage. (A probe
 whose script is missing loads it, by the EVAL fallback every check has; the
 report still says it was missing.)
 
+With --mongo (or SMARTLIMIT_MONGO_URI) it checks the MongoDB tier too, in
+the collection --mongo-db and --mongo-collection name: that the server
+answers ping, and how fast; its version (buildInfo); that the collection has
+a TTL index on expireAt, which deletes the documents of idle limits (without
+one: degraded; run "smartlimit mongo indexes", or, where the server refuses
+TTL indexes, "smartlimit mongo cleanup" periodically); and one check of cost
+0 per algorithm on the probe key, through the tier's own code, which reads
+the collection and writes nothing. The tiers are checked at the same time,
+each within --timeout.
+
 The status is "healthy", "degraded" (it works, but: scripts missing on a
 node, a node unreachable, cluster_state not ok, latency above --max-latency,
-clock skew above --max-skew) or "down" (checks fail). The exit status is 0
-healthy, 1 degraded, 2 down, so that health can serve as a Kubernetes probe:
+clock skew above --max-skew, no TTL index) or "down" (checks fail, or no
+server answers); the report's status is its worst tier's. The exit status
+is 0 healthy, 1 degraded, 2 down, so that health can serve as a Kubernetes
+probe:
 
 	livenessProbe:
 	  exec: {command: ["smartlimit", "health"]}`,
@@ -86,9 +100,13 @@ healthy, 1 degraded, 2 down, so that health can serve as a Kubernetes probe:
 	c.Flag.StringVar(&o.ProbeKey, "probe-key", defaultProbeKey, "the user `key` the probes check (with a suffix per primary)")
 	c.bindEnv("timeout", "SMARTLIMIT_HEALTH_TIMEOUT")
 	addRedisFlags(c, &o.Redis, false)
+	addMongoFlags(c, &o.Mongo, "of a mongo tier to check too; without it, none is checked")
 	c.Args = func(args []string) error {
 		if len(args) > 0 {
 			return usagef("unexpected argument %q", args[0])
+		}
+		if err := o.Mongo.check(false); err != nil {
+			return err
 		}
 		if o.Timeout <= 0 {
 			return usagef("--timeout must be positive")
@@ -110,12 +128,28 @@ type HealthJSON struct {
 
 // TierHealth is the health of one tier.
 type TierHealth struct {
-	Tier   string `json:"tier"` // smartlimit.TierRedis, ...
+	Tier   string `json:"tier"` // smartlimit.TierRedis, smartlimit.TierMongo
 	Status string `json:"status"`
 	Target string `json:"target"`
+	// Collection is the mongo tier's "database.collection".
+	Collection string `json:"collection,omitempty"`
 	// Mode is "standalone", "cluster", "sentinel" or "embedded".
 	Mode         string `json:"mode,omitempty"`
 	ClusterState string `json:"cluster_state,omitempty"`
+
+	// Version, LatencyUS and TTLIndex belong to a tier that is one server
+	// to this tool, the mongo tier; a Redis tier has its own per node, in
+	// Nodes.
+
+	// Version is the server's version, as buildInfo reports it; "(FerretDB
+	// VERSION)" follows when the server is FerretDB.
+	Version string `json:"version,omitempty"`
+	// LatencyUS is one ping round trip; nil when no server answered.
+	LatencyUS *int64 `json:"latency_us,omitempty"`
+	// TTLIndex reports whether the collection has a TTL index on expireAt;
+	// nil when that is not known.
+	TTLIndex *bool `json:"ttl_index,omitempty"`
+
 	// ClockSkewUS is the largest difference between two nodes' clocks.
 	ClockSkewUS int64         `json:"clock_skew_us"`
 	Nodes       []NodeHealth  `json:"nodes"`
@@ -139,8 +173,11 @@ type NodeHealth struct {
 	clockKnown bool // TIME answered; ClockOffsetUS is measured
 }
 
-// ProbeHealth is one probe: a check of cost 0 through one script.
+// ProbeHealth is one probe: a check of cost 0 through one script (on the
+// mongo tier, through one algorithm).
 type ProbeHealth struct {
+	// Script is the script, or, on the mongo tier, the algorithm (they
+	// share their names).
 	Script    string `json:"script"`
 	Node      string `json:"node,omitempty"` // the primary that serves the probe key
 	Key       string `json:"key"`
@@ -155,13 +192,19 @@ func runHealth(ctx context.Context, o healthOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	rep := HealthJSON{Status: statusHealthy}
-	// One entry per configured tier. MongoDB (the mongo tier's issue) adds
-	// its check here when its URL is configured; the failover coordinator's
-	// breakers come with it.
+	// One entry per configured tier, checked at the same time, so that a
+	// tier that hangs until the timeout leaves the others theirs.
 	checks := []func(context.Context, healthOptions) TierHealth{checkRedisTier}
-	for _, check := range checks {
-		th := check(ctx, o)
-		rep.Tiers = append(rep.Tiers, th)
+	if o.Mongo.URI != "" {
+		checks = append(checks, checkMongoTier)
+	}
+	rep.Tiers = make([]TierHealth, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() { rep.Tiers[i] = check(ctx, o) })
+	}
+	wg.Wait()
+	for _, th := range rep.Tiers {
 		rep.Status = worse(rep.Status, th.Status)
 	}
 	if o.JSON {
@@ -507,6 +550,22 @@ func printHealth(w io.Writer, rep HealthJSON) {
 		fmt.Fprintf(w, "\n%s tier: %s\n", th.Tier, th.Status)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "  target\t%s\n", th.Target)
+		if th.Collection != "" {
+			fmt.Fprintf(tw, "  collection\t%s\n", th.Collection)
+		}
+		if th.Version != "" {
+			fmt.Fprintf(tw, "  version\t%s\n", th.Version)
+		}
+		if th.LatencyUS != nil {
+			fmt.Fprintf(tw, "  ping\t%v\n", time.Duration(*th.LatencyUS)*time.Microsecond)
+		}
+		if th.TTLIndex != nil {
+			ttl := "on expireAt"
+			if !*th.TTLIndex {
+				ttl = "missing"
+			}
+			fmt.Fprintf(tw, "  ttl index\t%s\n", ttl)
+		}
 		if th.Mode != "" {
 			mode := th.Mode
 			if th.ClusterState != "" {
@@ -543,11 +602,22 @@ func printHealth(w io.Writer, rep HealthJSON) {
 		if len(th.Probes) > 0 {
 			fmt.Fprintln(w)
 			tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "  PROBE\tKEY\tNODE\tRESULT\tLATENCY")
+			// Probes name their node on a tier of nodes (Redis), not on
+			// one that is a single server to this tool (mongo).
+			nodes := len(th.Nodes) > 0
+			if nodes {
+				fmt.Fprintln(tw, "  PROBE\tKEY\tNODE\tRESULT\tLATENCY")
+			} else {
+				fmt.Fprintln(tw, "  PROBE\tKEY\tRESULT\tLATENCY")
+			}
 			for _, p := range th.Probes {
 				res := "ok"
 				if !p.OK {
 					res = "FAIL: " + p.Error
+				}
+				if !nodes {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%v\n", p.Script, p.Key, res, time.Duration(p.LatencyUS)*time.Microsecond)
+					continue
 				}
 				node := p.Node
 				if node == "" {

@@ -35,7 +35,7 @@ func main() {
 const (
 	exitOK    = 0 // done; allowed; healthy; every script present
 	exitNo    = 1 // denied; degraded; scripts missing; bench saw errors
-	exitError = 2 // usage error, Redis unreachable, or another failure; health: down
+	exitError = 2 // usage error, Redis or MongoDB unreachable, or another failure; health: down
 )
 
 // command is one subcommand, in the shape of cmd/go's base.Command.
@@ -242,7 +242,8 @@ Use "smartlimit help <command>" for more information about a command.
 
 Every flag can also be set by the environment variable that its help names;
 a flag on the command line wins over the variable, which wins over the
-default. SMARTLIMIT_REDIS_URL names the Redis for every command.
+default. SMARTLIMIT_REDIS_URL names the Redis for every command, and
+SMARTLIMIT_MONGO_URI the MongoDB of health.
 
 Redis URLs are read by rueidis.ParseURL:
 
@@ -253,7 +254,7 @@ Redis URLs are read by rueidis.ParseURL:
 
 Exit status is the same for every command: 0 yes (done, allowed, healthy),
 1 no (denied, degraded, scripts missing), 2 could not tell (usage error,
-Redis unreachable, health: down).
+Redis or MongoDB unreachable, health: down).
 `)
 }
 

@@ -1,7 +1,8 @@
 // Command smartlimit is the operator's tool for smartlimit: a rate-limited
 // demo server that needs nothing installed, a health check for every tier,
 // the embedded Lua scripts (list, show, load, verify), one-off checks from
-// the shell, and a load generator.
+// the shell, a load generator, and the upkeep of the MongoDB tier's
+// collection (its TTL index, the deletion of expired documents).
 //
 // Usage:
 //
@@ -151,6 +152,7 @@ func commands(stdout, stderr io.Writer) []*command {
 		newCheckCmd(&checkOptions{Stdout: stdout}, "peek"),
 		newCheckCmd(&checkOptions{Stdout: stdout}, "reset"),
 		newBenchCmd(&benchOptions{Stdout: stdout, Stderr: stderr}),
+		newMongoCmd(&mongoCmdOptions{Stdout: stdout}),
 	}
 }
 
@@ -243,7 +245,7 @@ Use "smartlimit help <command>" for more information about a command.
 Every flag can also be set by the environment variable that its help names;
 a flag on the command line wins over the variable, which wins over the
 default. SMARTLIMIT_REDIS_URL names the Redis for every command, and
-SMARTLIMIT_MONGO_URI the MongoDB of health.
+SMARTLIMIT_MONGO_URI the MongoDB of health and mongo.
 
 Redis URLs are read by rueidis.ParseURL:
 

@@ -79,6 +79,7 @@ type MongoIndexesJSON struct {
 	// TTLRefused is the server's answer when it refused the TTL index.
 	TTLRefused string `json:"ttl_refused,omitempty"`
 	// Created names the indexes this run created; [] when all were there.
+	// (The _id_ index that comes with a new collection is not counted.)
 	Created []string `json:"created"`
 	// Indexes names every index of the collection after the run.
 	Indexes []string `json:"indexes"`
@@ -133,7 +134,8 @@ func runMongo(ctx context.Context, o mongoCmdOptions) error {
 		TTLRefused: refusal.reason, Created: []string{}, Indexes: []string{}}
 	for _, ix := range after {
 		rep.Indexes = append(rep.Indexes, ix.Name)
-		if !slices.ContainsFunc(before, func(b mongo.IndexSpecification) bool { return b.Name == ix.Name }) {
+		// _id_ comes with the collection, which the first index creates.
+		if ix.Name != "_id_" && !slices.ContainsFunc(before, func(b mongo.IndexSpecification) bool { return b.Name == ix.Name }) {
 			rep.Created = append(rep.Created, ix.Name)
 		}
 	}

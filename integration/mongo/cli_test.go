@@ -181,9 +181,17 @@ func TestCLI(t *testing.T) {
 	if srv.Ferret && !strings.Contains(out, `run "smartlimit mongo cleanup"`) {
 		t.Errorf("mongo indexes on FerretDB: %q does not tell to run cleanup", out)
 	}
+	// On a collection that does not exist yet, only that index is new
+	// (the _id_ index comes with the collection).
+	fresh := srv.Collection()
+	out, code = cli(t, bin, "mongo", "indexes", "--json", "--mongo", srv.URI, "--mongo-db", fresh.Database().Name(), "--mongo-collection", fresh.Name())
+	var ix indexesJSON
+	if err := json.Unmarshal([]byte(out), &ix); err != nil || code != 0 || strings.Join(ix.Created, ",") != want {
+		t.Errorf("mongo indexes --json on a new collection: exit %d, %q (%v); want %s created", code, out, err, want)
+	}
 	// Again, as JSON: nothing more to create.
 	out, code = cli(t, bin, append([]string{"mongo", "indexes", "--json"}, target...)...)
-	var ix indexesJSON
+	ix = indexesJSON{}
 	if err := json.Unmarshal([]byte(out), &ix); err != nil || code != 0 || ix.Collection != ns {
 		t.Fatalf("mongo indexes --json: exit %d, %q (%v)", code, out, err)
 	}

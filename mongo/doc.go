@@ -5,7 +5,7 @@
 // beside the driver's mongo package in every import block.
 //
 //	client, _ := mongo.Connect(options.Client().ApplyURI(uri))
-//	s, _ := mongostore.New(client.Database("app").Collection("ratelimits"), mongostore.Options{})
+//	s, _ := mongostore.New(client.Database("smartlimit").Collection("limits"), mongostore.Options{})
 //	_ = s.EnsureIndexes(ctx)
 //	r, err := s.AllowN(ctx, "alice", smartlimit.PerSecond(10), 1)
 //
@@ -53,7 +53,9 @@
 // which writes took effect), and expireAt, the instant its limit is back
 // to full and unused.
 // A TTL index on expireAt (EnsureIndexes) deletes idle documents; where the
-// server has no TTL indexes, Cleanup does.
+// server has no TTL indexes, Cleanup does. The smartlimit command runs both
+// ("smartlimit mongo indexes", "smartlimit mongo cleanup") and checks the
+// tier ("smartlimit health --mongo URI").
 //
 // # Clocks
 //

@@ -24,7 +24,7 @@ func Example_failover() {
 		log.Fatal(err)
 	}
 	defer client.Disconnect(ctx)
-	ms, err := mongostore.New(client.Database("app").Collection("ratelimits"), mongostore.Options{})
+	ms, err := mongostore.New(client.Database("smartlimit").Collection("limits"), mongostore.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

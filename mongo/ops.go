@@ -326,7 +326,7 @@ func refusesTTL(err error) bool {
 // Cleanup deletes every document whose expireAt has passed, by the Store's
 // clock, and returns how many it deleted. Servers with a TTL index need it
 // only to reclaim space sooner; on the others, run it every few minutes
-// (the CLI will expose it). Deleting an expired document changes no
+// ("smartlimit mongo cleanup" does). Deleting an expired document changes no
 // decision: its limit is back to full and unused.
 func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	if err := ctx.Err(); err != nil {

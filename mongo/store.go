@@ -147,7 +147,8 @@ func (s *Store) Stats() Stats {
 
 // Ping reports whether the server answers, with the ping command. A
 // failover coordinator's own health check (a cost-0 AllowN) also reads the
-// collection; Ping is the cheaper probe for dashboards and the CLI.
+// collection; Ping is the cheaper probe for dashboards ("smartlimit health
+// --mongo" runs both).
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.coll.Database().RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err(); err != nil {
 		return fmt.Errorf("smartlimit: mongostore: ping: %w", err)

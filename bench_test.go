@@ -164,7 +164,7 @@ func BenchmarkRealPipelined100Evalsha(b *testing.B) {
 	}
 	// The arguments AllowN sends for l: 1e6 per second reduces to P = 1
 	// tick per unit, R = 1 tick per µs.
-	args := []string{"0", "0", "0", "1", "1", "1000000000", "1"}
+	args := []string{"0", "0", "0", "1", "1", "1000000000", "1", "1"}
 	cmds := make(rueidis.Commands, 100)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -186,7 +186,7 @@ func TestPipelinedBenchmarkArgs(t *testing.T) {
 	s := smartlimittest.New(t)
 	l := bigLimit
 	key, err := s.Client.Key("user0", l)
-	if want := "sl:{user0}:gcra:1:1:1000000000:v1"; key != want || err != nil {
+	if want := "sl:{user0}:gcra:1:1:1000000000:v2"; key != want || err != nil {
 		t.Fatalf("key %q, %v; want %q", key, err, want)
 	}
 }

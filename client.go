@@ -112,7 +112,12 @@ func (c *Client) Key(key string, l Limit) (string, error) {
 
 func (c *Client) redisKey(key string, a Algorithm, p *algo.Params) string {
 	var buf [128]byte
-	b := append(buf[:0], c.prefix...)
+	return string(c.appendRedisKey(buf[:0], key, a, p))
+}
+
+// appendRedisKey appends the Redis key of key under a and p to b.
+func (c *Client) appendRedisKey(b []byte, key string, a Algorithm, p *algo.Params) []byte {
+	b = append(b, c.prefix...)
 	b = append(b, ":{"...)
 	b = append(b, key...)
 	b = append(b, "}:"...)
@@ -124,8 +129,7 @@ func (c *Client) redisKey(key string, a Algorithm, p *algo.Params) string {
 	b = append(b, ':')
 	b = strconv.AppendInt(b, p.Burst, 10)
 	b = append(b, ":v"...)
-	b = strconv.AppendInt(b, int64(scripts[a].Version), 10)
-	return string(b)
+	return strconv.AppendInt(b, int64(scripts[a].Version), 10)
 }
 
 // Modes of the scripts (ARGV[2]).
@@ -136,9 +140,6 @@ const (
 	modeRelease = "3"
 )
 
-// argsPerItem is how many ARGV each item takes after the two header ARGV.
-const argsPerItem = 5
-
 // itemArgs are one item's ARGV but the cost, formatted once per limit.
 type itemArgs struct{ alg, p, r, b string }
 
@@ -146,17 +147,52 @@ func formatItem(a Algorithm, p *algo.Params) itemArgs {
 	return itemArgs{strconv.Itoa(int(a)), strconv.FormatInt(p.P, 10), strconv.FormatInt(p.R, 10), strconv.FormatInt(p.Burst, 10)}
 }
 
-// appendItem appends one item's ARGV: algorithm, P, R, B (burst, or the
-// lease ID for Concurrency), cost.
-func appendItem(args []string, a Algorithm, it itemArgs, leaseID string, n int64) []string {
-	b := it.b
+// withLease returns it with B set to the lease ID that a Concurrency item
+// takes: leaseID, or a random one when leaseID is empty (a lease nobody can
+// release: it expires).
+func withLease(a Algorithm, it itemArgs, leaseID string) itemArgs {
 	switch {
 	case leaseID != "":
-		b = leaseID
+		it.b = leaseID
 	case a == Concurrency:
-		b = NewLeaseID() // a lease nobody can release: it expires
+		it.b = NewLeaseID()
 	}
-	return append(args, it.alg, it.p, it.r, b, strconv.FormatInt(n, 10))
+	return it
+}
+
+// runArgs builds a script call's ARGV after the two header ARGV: its items
+// in runs that share a limit, each run its limit's four ARGV, the run's
+// length and then each item's cost (see lua/_run.lua). A batch mostly
+// repeats one limit, which then costs Redis one parse instead of one per
+// item.
+type runArgs struct {
+	args  []string
+	it    itemArgs // the open run's limit
+	count int      // items in the open run
+	at    int      // the index in args of the open run's length
+}
+
+// add appends an item of limit it and cost n.
+func (w *runArgs) add(it itemArgs, n int64) {
+	if w.count == 0 || it != w.it {
+		w.end()
+		w.args = append(w.args, it.alg, it.p, it.r, it.b, "")
+		w.it, w.count, w.at = it, 0, len(w.args)-1
+	}
+	w.args = append(w.args, strconv.FormatInt(n, 10))
+	w.count++
+}
+
+// end closes the open run. Call it before sending args.
+func (w *runArgs) end() {
+	if w.count > 0 {
+		w.args[w.at] = strconv.Itoa(w.count)
+	}
+}
+
+// oneItem appends the ARGV of a call with a single item: a run of one.
+func oneItem(args []string, it itemArgs, n int64) []string {
+	return append(args, it.alg, it.p, it.r, it.b, "1", strconv.FormatInt(n, 10))
 }
 
 func (c *Client) nowArg() string {
@@ -263,9 +299,8 @@ func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id
 func (c *Client) sendOne(ctx context.Context, key string, l Limit, p *algo.Params, n int64, mode, id string) (Result, error) {
 	s := scripts[l.Algorithm]
 	keys := [1]string{c.redisKey(key, l.Algorithm, p)}
-	var argv [2 + argsPerItem]string
-	args := append(argv[:0], c.nowArg(), mode)
-	args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, p), id, n)
+	var argv [8]string
+	args := oneItem(append(argv[:0], c.nowArg(), mode), withLease(l.Algorithm, formatItem(l.Algorithm, p), id), n)
 	vals, err := c.run(ctx, s, keys[:], args)
 	if err != nil {
 		return Result{}, err
@@ -292,8 +327,7 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 		return nil, &InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
 	}
 	keys := make([]string, len(limits))
-	args := make([]string, 0, 2+argsPerItem*len(limits))
-	args = append(args, c.nowArg(), modeAll)
+	w := runArgs{args: append(make([]string, 0, 2+6*len(limits)), c.nowArg(), modeAll)}
 	caps := make([]int64, len(limits))
 	for i, l := range limits {
 		p, err := check(key, l, n)
@@ -310,10 +344,11 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 			}
 		}
 		caps[i] = p.Burst
-		args = appendItem(args, l.Algorithm, formatItem(l.Algorithm, &p), "", n)
+		w.add(formatItem(l.Algorithm, &p), n)
 	}
+	w.end()
 	s := scripts[numAlgorithms]
-	vals, err := c.run(ctx, s, keys, args)
+	vals, err := c.run(ctx, s, keys, w.args)
 	if err != nil {
 		return nil, err
 	}
@@ -348,8 +383,8 @@ func (c *Client) release(ctx context.Context, ls *Lease) error {
 	}
 	s := scripts[Concurrency]
 	keys := [1]string{c.redisKey(ls.Key, Concurrency, &p)}
-	var argv [2 + argsPerItem]string
-	args := appendItem(append(argv[:0], c.nowArg(), modeRelease), Concurrency, formatItem(Concurrency, &p), ls.ID, 0)
+	var argv [8]string
+	args := oneItem(append(argv[:0], c.nowArg(), modeRelease), withLease(Concurrency, formatItem(Concurrency, &p), ls.ID), 0)
 	_, err = c.run(ctx, s, keys[:], args)
 	return err
 }

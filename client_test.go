@@ -366,7 +366,8 @@ func TestRawEvalRealRedis(t *testing.T) {
 
 func testRawEval(t *testing.T, rc rueidis.Client) {
 	t.Helper()
-	// now (µs), mode, then per item: algorithm, P, R, burst, cost.
+	// now (µs), mode, then runs of items that share a limit: algorithm, P,
+	// R, burst, the run's length, and each item's cost.
 	// GCRA 2/s burst 2: period 1e6 µs and rate 2 reduce by their gcd 2 to
 	// P = 500000 ticks per unit and R = 1 tick per µs.
 	now := "1893456000000000"
@@ -384,7 +385,7 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 		}
 		return v
 	}
-	got := eval("gcra", []string{"raw:{a}:gcra"}, now, "0", "0", "500000", "1", "2", "1")
+	got := eval("gcra", []string{"raw:{a}:gcra"}, now, "0", "0", "500000", "1", "2", "1", "1")
 	want := []int64{1, 1, 500000, 0, 0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("gcra = %v, want %v", got, want)
@@ -396,13 +397,13 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 		args   []string
 		want   []int64
 	}{
-		{"token_bucket", []string{"1", "500000", "1", "2", "1"}, []int64{1, 1, 500000, 0, 0}},
-		{"sliding_window", []string{"3", "1000000", "2", "2", "1"}, []int64{1, 1, 1000000, 0, 0}},
-		{"sliding_window_counter", []string{"4", "1000000", "2", "2", "1"}, []int64{1, 1, 2000000, 0, 0}},
-		{"leaky_bucket", []string{"5", "500000", "1", "2", "1"}, []int64{1, 1, 500000, 0, 0}},
+		{"token_bucket", []string{"1", "500000", "1", "2", "1", "1"}, []int64{1, 1, 500000, 0, 0}},
+		{"sliding_window", []string{"3", "1000000", "2", "2", "1", "1"}, []int64{1, 1, 1000000, 0, 0}},
+		{"sliding_window_counter", []string{"4", "1000000", "2", "2", "1", "1"}, []int64{1, 1, 2000000, 0, 0}},
+		{"leaky_bucket", []string{"5", "500000", "1", "2", "1", "1"}, []int64{1, 1, 500000, 0, 0}},
 		// The second request waits behind the first: delay 0.5 s.
-		{"leaky_bucket", []string{"5", "500000", "1", "2", "1"}, []int64{1, 0, 1000000, 0, 500000}},
-		{"concurrency", []string{"6", "1000000", "2", "lease-1", "1"}, []int64{1, 1, 1000000, 0, 0}},
+		{"leaky_bucket", []string{"5", "500000", "1", "2", "1", "1"}, []int64{1, 0, 1000000, 0, 500000}},
+		{"concurrency", []string{"6", "1000000", "2", "lease-1", "1", "1"}, []int64{1, 1, 1000000, 0, 0}},
 	} {
 		got := eval(c.script, []string{"raw:{a}:" + c.script}, append([]string{now, "0"}, c.args...)...)
 		if fmt.Sprint(got) != fmt.Sprint(c.want) {
@@ -410,27 +411,45 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 		}
 	}
 	// Mode 3 releases the lease.
-	if got := eval("concurrency", []string{"raw:{a}:concurrency"}, now, "3", "6", "1000000", "2", "lease-1", "0"); fmt.Sprint(got) != "[1]" {
+	if got := eval("concurrency", []string{"raw:{a}:concurrency"}, now, "3", "6", "1000000", "2", "lease-1", "1", "0"); fmt.Sprint(got) != "[1]" {
 		t.Errorf("concurrency release = %v, want [1]", got)
 	}
 	// fixed_window 1/min: the window [now, now+60s) has room for one.
-	got = eval("fixed_window", []string{"raw:{a}:fw"}, now, "0", "2", "60000000", "1", "0", "1")
+	got = eval("fixed_window", []string{"raw:{a}:fw"}, now, "0", "2", "60000000", "1", "0", "1", "1")
 	if fmt.Sprint(got) != fmt.Sprint([]int64{1, 0, 60000000, 0, 0}) {
 		t.Errorf("fixed_window = %v", got)
 	}
-	got = eval("fixed_window", []string{"raw:{a}:fw"}, now, "0", "2", "60000000", "1", "0", "1")
+	got = eval("fixed_window", []string{"raw:{a}:fw"}, now, "0", "2", "60000000", "1", "0", "1", "1")
 	if fmt.Sprint(got) != fmt.Sprint([]int64{0, 0, 60000000, 60000000, 0}) {
 		t.Errorf("fixed_window denied = %v", got)
 	}
 	// multi, all or nothing: the fixed window denies, so GCRA is not charged.
-	got = eval("multi", []string{"raw:{a}:gcra", "raw:{a}:fw"}, now, "1", "0", "500000", "1", "2", "1", "2", "60000000", "1", "0", "1")
+	got = eval("multi", []string{"raw:{a}:gcra", "raw:{a}:fw"}, now, "1", "0", "500000", "1", "2", "1", "1", "2", "60000000", "1", "0", "1", "1")
 	if fmt.Sprint(got) != fmt.Sprint([]int64{0, 1, 500000, 0, 0, 0, 0, 60000000, 60000000, 0}) {
 		t.Errorf("multi = %v", got)
 	}
-	// Every script rejects an algorithm it does not hold.
-	cmd := []string{"EVAL", smartlimit.Scripts()[0].Source, "1", "raw:{a}:x", now, "0", "2", "1", "1", "1", "1"}
-	if err := rc.Do(ctx, rc.B().Arbitrary(cmd[0]).Args(cmd[1:]...).Build()).Error(); err == nil || !strings.Contains(err.Error(), "smartlimit") {
-		t.Errorf("gcra script given fixed_window: err = %v", err)
+	// A batch: one run of three items under GCRA 2/s, the first two on one
+	// key. The second sees the first's write (the batch reads its keys with
+	// one MGET up front) and takes the last unit; the third key is fresh.
+	got = eval("multi", []string{"raw:{b}:g", "raw:{b}:g", "raw:{b}:h"}, now, "0", "0", "500000", "1", "2", "3", "1", "1", "1")
+	if fmt.Sprint(got) != fmt.Sprint([]int64{1, 1, 500000, 0, 0, 1, 0, 1000000, 0, 0, 1, 1, 500000, 0, 0}) {
+		t.Errorf("multi batch = %v", got)
+	}
+	// Every script rejects an algorithm it does not hold, and items that do
+	// not match the KEYS, before touching anything.
+	for _, args := range [][]string{
+		{"1", "raw:{a}:x", now, "0", "2", "1", "1", "1", "1", "1"},                     // gcra given fixed_window
+		{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "2", "1"},                     // a run of 2 for 1 key
+		{"2", "raw:{a}:x", "raw:{a}:y", now, "0", "0", "1", "1", "1", "1", "1"},        // 1 item for 2 keys
+		{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "1", "1", "0", "1", "1", "1"}, // ARGV left over
+	} {
+		cmd := append([]string{"EVAL", smartlimit.Scripts()[0].Source}, args...)
+		if err := rc.Do(ctx, rc.B().Arbitrary(cmd[0]).Args(cmd[1:]...).Build()).Error(); err == nil || !strings.Contains(err.Error(), "smartlimit") {
+			t.Errorf("gcra script given %q: err = %v", args, err)
+		}
+	}
+	if n, err := rc.Do(ctx, rc.B().Exists().Key("raw:{a}:x", "raw:{a}:y").Build()).AsInt64(); n != 0 || err != nil {
+		t.Errorf("bad calls wrote %d keys (%v)", n, err)
 	}
 }
 

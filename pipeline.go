@@ -9,8 +9,8 @@ import (
 )
 
 // maxBatchItems caps the items of one script call: each takes one key and
-// five ARGV, and the smallest cap a managed service puts on one command is
-// 3,999 arguments (ElastiCache Serverless).
+// at most six ARGV (a run of its own), and the smallest cap a managed
+// service puts on one command is 3,999 arguments (ElastiCache Serverless).
 const maxBatchItems = 500
 
 // AllowMany decides every request as AllowN would and returns the results
@@ -52,7 +52,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	calls := c.batchCalls(reqs, params)
 	cmds := make(rueidis.Commands, len(calls))
 	for i, bc := range calls {
-		cmds[i] = c.evalCmd(scripts[numAlgorithms], true, bc.keys, bc.args)
+		cmds[i] = c.evalCmd(scripts[numAlgorithms], true, bc.keys, bc.args.args)
 	}
 	resps := c.rc.DoMulti(ctx, cmds...)
 
@@ -67,7 +67,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	if len(retry) > 0 {
 		cmds = cmds[:0]
 		for _, i := range retry {
-			cmds = append(cmds, c.evalCmd(scripts[numAlgorithms], false, calls[i].keys, calls[i].args))
+			cmds = append(cmds, c.evalCmd(scripts[numAlgorithms], false, calls[i].keys, calls[i].args.args))
 		}
 		for j, resp := range c.rc.DoMulti(ctx, cmds...) {
 			resps[retry[j]] = resp
@@ -101,7 +101,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 type batchCall struct {
 	idx  []int
 	keys []string
-	args []string
+	args runArgs
 }
 
 // batchCalls groups requests into script calls: one group on a standalone
@@ -112,6 +112,10 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 	now := c.nowArg()
 	var last Limit // batches mostly repeat one limit: format it once
 	var it itemArgs
+	// Every Redis key goes into one buffer, made a string once and sliced:
+	// one allocation for the batch's keys instead of one per key.
+	buf := make([]byte, 0, len(reqs)*(len(c.prefix)+48))
+	ends := make([]int, len(reqs))
 	for i, r := range reqs {
 		var slot uint16
 		if c.cluster {
@@ -127,19 +131,31 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 			}
 			bc = &batchCall{
 				idx:  make([]int, 0, size),
-				keys: make([]string, 0, size),
-				args: append(make([]string, 0, 2+argsPerItem*size), now, modeEach),
+				args: runArgs{args: append(make([]string, 0, 8+size), now, modeEach)},
 			}
 			open[slot] = bc
 			calls = append(calls, bc)
 		}
 		a := r.Limit.Algorithm
 		bc.idx = append(bc.idx, i)
-		bc.keys = append(bc.keys, c.redisKey(r.Key, a, &params[i]))
+		buf = c.appendRedisKey(buf, r.Key, a, &params[i])
+		ends[i] = len(buf)
 		if i == 0 || r.Limit != last {
 			last, it = r.Limit, formatItem(a, &params[i])
 		}
-		bc.args = appendItem(bc.args, a, it, "", r.Cost)
+		bc.args.add(withLease(a, it, ""), r.Cost)
+	}
+	all := string(buf)
+	for _, bc := range calls {
+		bc.args.end()
+		bc.keys = make([]string, len(bc.idx))
+		for j, i := range bc.idx {
+			start := 0
+			if i > 0 {
+				start = ends[i-1]
+			}
+			bc.keys[j] = all[start:ends[i]]
+		}
 	}
 	return calls
 }

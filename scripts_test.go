@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 1, "0fcc95d68a209df8679baf1e84e5306c42b9566e"},
-	{"token_bucket", 1, "b627cfdc1704999358621174d2ad5c9a64c68e64"},
-	{"fixed_window", 1, "1e30906891b49398c52b9ae05087bcc455dc0429"},
-	{"sliding_window", 1, "cc8c2a7925f0d294f668f86d61818dfdf9a0acd5"},
-	{"sliding_window_counter", 1, "3de427e4e12443ea359baa3a81444b3c7da040e3"},
-	{"leaky_bucket", 1, "bb05f596491780cb0efdfc4b6f36c6841af0cb4b"},
-	{"concurrency", 1, "177b9dad4d799b0cb0884673aaa8a5af21f38a59"},
-	{"multi", 1, "5161709499342b30ede0c8db724df671fcdad146"},
+	{"gcra", 2, "74c73c7dd7d6f16031fb4cfa1fd4240a17927eb7"},
+	{"token_bucket", 2, "eed5159865d46166128923c0d55ef369166d9002"},
+	{"fixed_window", 2, "f48a18090828cc5415dfbaf47257469f9deafb0a"},
+	{"sliding_window", 2, "69028b90af7dfd477afc39be01c580440891b7c6"},
+	{"sliding_window_counter", 2, "cb5e144a495445dc1ecda751b6484441d342399d"},
+	{"leaky_bucket", 2, "096c5ec9f144471c0c42a557d86cca8b0166c835"},
+	{"concurrency", 2, "235c949d2221bb43a668739a8464d75d3a305a39"},
+	{"multi", 2, "4f339ecb71eea3eeb57458eae41164599c434211"},
 }
 
 func TestManifest(t *testing.T) {

@@ -14,6 +14,12 @@
 -- tostring() or .. a number, which real Redis prints with 14 digits.
 local floor, ceil = math.floor, math.ceil
 
+-- PRE holds the string keys that a batch read with one MGET, by key (false:
+-- absent). An algorithm reads PRE before it GETs and clears a key's entry
+-- when it writes the key, so a key that comes twice in a batch sees its
+-- first item's write.
+local PRE = {}
+
 -- ALG[code] = function(key, now, P, R, B, n, commit) decides cost n for one
 -- key and writes the new state only when commit is true and the request is
 -- allowed with n > 0. It returns allowed (1 or 0), remaining, reset_after,

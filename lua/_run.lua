@@ -1,48 +1,78 @@
 -- smartlimit shared entry point; the calling convention is in README.md.
 -- KEYS: one per item. ARGV[1]: now in µs, or 0 to read Redis TIME. ARGV[2]:
 -- mode: 0 each item on its own, 1 all items or none, 2 peek, 3 release.
--- Then five ARGV per item: algorithm, P, R, B (the lease ID for
--- concurrency), cost. Reply: five integers per item (allowed, remaining,
--- reset_after_us, retry_after_us or -1 for never, delay_us); in mode 3 one
--- integer per item (1 if the lease was held).
+-- Then the items, in runs that share a limit: algorithm, P, R, B (the lease
+-- ID for concurrency), count, and the cost of each of the run's count items,
+-- which take the next count KEYS. Reply: five integers per item (allowed,
+-- remaining, reset_after_us, retry_after_us or -1 for never, delay_us); in
+-- mode 3 one integer per item (1 if the lease was held).
 local now = tonumber(ARGV[1])
 if now == 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local mode = ARGV[2]
+local nk = #KEYS
 
-if #KEYS == 1 and mode == '0' then
+if nk == 1 and mode == '0' and ARGV[7] == '1' and #ARGV == 8 then
   -- The common case, kept lean.
   local f = ALG[tonumber(ARGV[3])]
   if f then
-    return {f(KEYS[1], now, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), true)}
+    return {f(KEYS[1], now, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8]), true)}
   end
+end
+
+-- Each item's algorithm, constants and cost, by item. A batch repeats one
+-- limit for many keys, so its constants are sent and parsed once per run.
+local F, PP, RR, BB, N = {}, {}, {}, {}, {}
+local i, j = 1, 3
+while i <= nk do
+  local f, P, R, B, cnt = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
+  if not f then
+    return redis.error_reply('ERR smartlimit: this script has no algorithm ' .. tostring(ARGV[j]))
+  end
+  if not cnt or cnt < 1 or i + cnt - 1 > nk then
+    return redis.error_reply('ERR smartlimit: a run of items does not match the KEYS')
+  end
+  j = j + 5
+  for _ = 1, cnt do
+    F[i], PP[i], RR[i], BB[i], N[i] = f, P, R, B, tonumber(ARGV[j])
+    i, j = i + 1, j + 1
+  end
+end
+if nk == 0 or j ~= #ARGV + 1 then
+  return redis.error_reply('ERR smartlimit: the items do not match the KEYS')
 end
 
 local out = {}
 if mode == '3' then
-  for i = 1, #KEYS do
-    out[i] = redis.call('ZREM', KEYS[i], ARGV[i * 5 + 1])
+  for k = 1, nk do
+    out[k] = redis.call('ZREM', KEYS[k], BB[k])
   end
   return out
 end
 
-local all, commit = true, mode == '0'
-for i = 1, #KEYS do
-  local j = i * 5 - 2
-  local f, P, R, B, n = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
-  if not f then
-    return redis.error_reply('ERR smartlimit: this script has no algorithm ' .. ARGV[j])
+if nk > 1 then
+  -- One MGET instead of a GET per item. It answers nil for keys that are
+  -- not strings (the sorted sets of sliding_window and concurrency), which
+  -- never read PRE.
+  local vals = redis.call('MGET', unpack(KEYS))
+  for k = 1, nk do
+    PRE[KEYS[k]] = vals[k]
   end
-  local o = (i - 1) * 5
+end
+
+local all, commit = true, mode == '0'
+for k = 1, nk do
+  local f, P, R, B, n = F[k], PP[k], RR[k], BB[k], N[k]
+  local o = (k - 1) * 5
   if mode == '2' then
     -- Peek: cost 1 says whether a request would pass; cost 0 what is there.
-    local a, _, _, retry, delay = f(KEYS[i], now, P, R, B, 1, false)
-    local _, rem, reset = f(KEYS[i], now, P, R, B, 0, false)
+    local a, _, _, retry, delay = f(KEYS[k], now, P, R, B, 1, false)
+    local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = a, rem, reset, retry, delay
   else
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[i], now, P, R, B, n, commit)
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[k], now, P, R, B, n, commit)
   end
   if out[o + 1] == 0 then
     all = false
@@ -52,14 +82,13 @@ end
 if mode == '1' then
   -- All or nothing: commit every item only if every item passed; otherwise
   -- report what is there, uncharged, with no retry of its own.
-  for i = 1, #KEYS do
-    local j = i * 5 - 2
-    local f, P, R, B, n = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
-    local o = (i - 1) * 5
+  for k = 1, nk do
+    local f, P, R, B, n = F[k], PP[k], RR[k], BB[k], N[k]
+    local o = (k - 1) * 5
     if all then
-      f(KEYS[i], now, P, R, B, n, true)
+      f(KEYS[k], now, P, R, B, n, true)
     elseif out[o + 1] == 1 then
-      local _, rem, reset = f(KEYS[i], now, P, R, B, 0, false)
+      local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
       out[o + 1], out[o + 2], out[o + 3] = 0, rem, reset
     end
   end

@@ -1,9 +1,12 @@
--- smartlimit:fixed_window v1
+-- smartlimit:fixed_window v2
 -- Fixed window: one string key "window_start count". Windows are aligned to
 -- multiples of the period P (µs) since the Unix epoch; R units per window.
 ALG[2] = function(key, now, P, R, _, n, commit)
   local ws, count = 0, 0
-  local v = redis.call('GET', key)
+  local v = PRE[key]
+  if v == nil then
+    v = redis.call('GET', key)
+  end
   if v then
     local sp = string.find(v, ' ', 1, true)
     ws, count = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
@@ -31,6 +34,7 @@ ALG[2] = function(key, now, P, R, _, n, commit)
     reset = e
   end
   if commit and n > 0 then
+    PRE[key] = nil
     redis.call('SET', key, string.format('%d %d', cur, count), 'PX', ceil(reset / 1000))
   end
   return 1, R - count, reset, 0, 0

@@ -1,11 +1,14 @@
--- smartlimit:gcra v1
+-- smartlimit:gcra v2
 -- GCRA: one string key holding the theoretical arrival time (TAT) as whole
 -- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
 -- full. shaping is true for the leaky bucket, which shares this code.
 local function gcra(key, now, P, R, B, n, commit, shaping)
   B = tonumber(B)
   local d = 0
-  local v = redis.call('GET', key)
+  local v = PRE[key]
+  if v == nil then
+    v = redis.call('GET', key)
+  end
   if v then
     local tat, frac = tonumber(v), 0
     if not tat then
@@ -29,8 +32,10 @@ local function gcra(key, now, P, R, B, n, commit, shaping)
     local us = floor(nd / R)
     local frac = nd - us * R
     if frac == 0 then
+      PRE[key] = nil
       redis.call('SET', key, now + us, 'PX', ceil(reset / 1000))
     else
+      PRE[key] = nil
       redis.call('SET', key, string.format('%d %d', now + us, frac), 'PX', ceil(reset / 1000))
     end
   end

@@ -1,10 +1,13 @@
--- smartlimit:sliding_window_counter v1
+-- smartlimit:sliding_window_counter v2
 -- Sliding window counter: one string key "window_start prev curr". The units
 -- in (now-P, now] are estimated as prev*(P-elapsed)/P + curr and compared
 -- multiplied out by P, so no fraction is ever rounded.
 ALG[4] = function(key, now, P, R, _, n, commit)
   local ws, prev, curr = 0, 0, 0
-  local v = redis.call('GET', key)
+  local v = PRE[key]
+  if v == nil then
+    v = redis.call('GET', key)
+  end
   if v then
     local a = string.find(v, ' ', 1, true)
     local b = string.find(v, ' ', a + 1, true)
@@ -54,6 +57,7 @@ ALG[4] = function(key, now, P, R, _, n, commit)
     reset = cur + 2 * P - now
   end
   if commit and n > 0 then
+    PRE[key] = nil
     redis.call('SET', key, string.format('%d %d %d', cur, prev, curr), 'PX', ceil(reset / 1000))
   end
   return 1, R - curr - ceil(prev * w / P), reset, 0, 0

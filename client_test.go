@@ -275,6 +275,32 @@ func TestAllowManyLargeMixed(t *testing.T) {
 	}
 }
 
+// A batch of one algorithm runs in that algorithm's own script (cheaper for
+// Redis than "multi"): every script's batch path decides as AllowN would,
+// with keys repeated within the batch.
+func TestAllowManyOneAlgorithm(t *testing.T) {
+	s := smartlimittest.New(t)
+	for _, a := range allAlgorithms() {
+		l := smartlimit.Limit{Algorithm: a, Rate: 3, Period: time.Second}
+		var reqs []smartlimit.Request
+		for i := range 40 {
+			reqs = append(reqs, smartlimit.Request{Key: fmt.Sprint("one-", a, "-", i%8), Limit: l, Cost: 1})
+		}
+		rs, err := s.Client.AllowMany(ctx, reqs)
+		if err != nil {
+			t.Fatalf("%v: %v", a, err)
+		}
+		seen := map[string]int64{}
+		for i, r := range rs {
+			seen[reqs[i].Key]++
+			allowed := seen[reqs[i].Key] <= 3
+			if r.Allowed != allowed || (allowed && a != smartlimit.LeakyBucket && r.Remaining != 3-seen[reqs[i].Key]) {
+				t.Fatalf("%v item %d (%s, occurrence %d) = %+v, want allowed %v", a, i, reqs[i].Key, seen[reqs[i].Key], r, allowed)
+			}
+		}
+	}
+}
+
 // With WithClientClock the scripts use the client's time, and time that runs
 // backwards for a key never returns capacity.
 func TestClientClock(t *testing.T) {

@@ -17,10 +17,12 @@ const maxBatchItems = 500
 // in request order, in one round trip per Redis node.
 //
 // Requests are sent as few script calls as the server allows: on a
-// standalone or Sentinel Redis, every request goes into one "multi" script
-// call (chunked at 500); on a Cluster, requests are grouped by hash slot,
-// one call per slot, and rueidis sends each node its calls in one pipeline,
-// the nodes in parallel. Requests for the same key are decided in order.
+// standalone or Sentinel Redis, every request goes into one script call
+// (chunked at 500); on a Cluster, requests are grouped by hash slot, one
+// call per slot, and rueidis sends each node its calls in one pipeline, the
+// nodes in parallel. A call whose requests share one algorithm runs that
+// algorithm's script, and "multi" otherwise. Requests for the same key are
+// decided in order.
 //
 // Bad input in any request is an *InputError before any I/O. When single
 // calls fail (a node down, say), the other results are still returned, with
@@ -52,7 +54,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	calls := c.batchCalls(reqs, params)
 	cmds := make(rueidis.Commands, len(calls))
 	for i, bc := range calls {
-		cmds[i] = c.evalCmd(scripts[numAlgorithms], true, bc.keys, bc.args.args)
+		cmds[i] = c.evalCmd(bc.script(), true, bc.keys, bc.args.args)
 	}
 	resps := c.rc.DoMulti(ctx, cmds...)
 
@@ -67,7 +69,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	if len(retry) > 0 {
 		cmds = cmds[:0]
 		for _, i := range retry {
-			cmds = append(cmds, c.evalCmd(scripts[numAlgorithms], false, calls[i].keys, calls[i].args.args))
+			cmds = append(cmds, c.evalCmd(calls[i].script(), false, calls[i].keys, calls[i].args.args))
 		}
 		for j, resp := range c.rc.DoMulti(ctx, cmds...) {
 			resps[retry[j]] = resp
@@ -75,8 +77,8 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	}
 
 	var errs []error
-	s := scripts[numAlgorithms]
 	for i, resp := range resps {
+		s := calls[i].script()
 		vals, err := replyArray(s, resp)
 		for j, idx := range calls[i].idx {
 			if err == nil {
@@ -99,9 +101,22 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 // batchCall is one script call of a batch: the requests it carries (by
 // index) and its KEYS and ARGV.
 type batchCall struct {
-	idx  []int
-	keys []string
-	args runArgs
+	idx   []int
+	keys  []string
+	args  runArgs
+	alg   Algorithm // of every item, unless mixed
+	mixed bool
+}
+
+// script returns the script that runs bc: its items' algorithm's own, or
+// "multi" for a mix. Every script runs batches of its own algorithms, and
+// the smaller one costs Redis less per call: each script defines its
+// algorithms' functions anew on every call.
+func (bc *batchCall) script() *Script {
+	if bc.mixed {
+		return scripts[numAlgorithms]
+	}
+	return scripts[bc.alg]
 }
 
 // batchCalls groups requests into script calls: one group on a standalone
@@ -137,6 +152,11 @@ func (c *Client) batchCalls(reqs []Request, params []algo.Params) []*batchCall {
 			calls = append(calls, bc)
 		}
 		a := r.Limit.Algorithm
+		if len(bc.idx) == 0 {
+			bc.alg = a
+		} else if a != bc.alg {
+			bc.mixed = true
+		}
 		bc.idx = append(bc.idx, i)
 		buf = c.appendRedisKey(buf, r.Key, a, &params[i])
 		ends[i] = len(buf)

@@ -3,6 +3,7 @@ package smartlimit
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,7 +54,8 @@ type coalescer struct {
 	pending  []*queued // arrived while maxInFlight batches were in flight
 }
 
-// queued is one check waiting in, or sent with, a batch.
+// queued is one check waiting in, or sent with, a batch. Queued checks are
+// pooled: a check under load would otherwise allocate it and its channel.
 type queued struct {
 	req  Request
 	p    algo.Params
@@ -61,17 +63,35 @@ type queued struct {
 	res  Result
 	err  error
 	next []*queued     // set when this check's goroutine is to lead the next batch
-	done chan struct{} // closed when res and err are set, or next is
+	done chan struct{} // signaled once when res and err are set, or next is
+	one  [1]*queued    // a batch of this check alone
+}
+
+var queuedPool = sync.Pool{New: func() any { return &queued{done: make(chan struct{}, 1)} }}
+
+// signal wakes q's goroutine. done has room for the one signal a check gets,
+// so this never blocks.
+func (q *queued) signal() { q.done <- struct{}{} }
+
+// free returns q to the pool. Only the goroutine that owns q calls it, and
+// only once q is in no batch and no list.
+func (q *queued) free() {
+	*q = queued{done: q.done}
+	queuedPool.Put(q)
 }
 
 func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Result, error) {
-	q := &queued{req: req, p: p, ctx: ctx, done: make(chan struct{})}
+	q := queuedPool.Get().(*queued)
+	q.req, q.p, q.ctx = req, p, ctx
 	co.mu.Lock()
 	if co.inFlight < maxInFlight {
 		co.inFlight++
 		co.mu.Unlock()
-		co.lead([]*queued{q})
-		return q.res, q.err
+		q.one[0] = q
+		co.lead(q.one[:])
+		res, err := q.res, q.err
+		q.free()
+		return res, err
 	}
 	co.pending = append(co.pending, q)
 	co.mu.Unlock()
@@ -82,8 +102,9 @@ func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Res
 		co.mu.Lock()
 		for i, x := range co.pending {
 			if x == q { // not sent yet: withdraw it, nothing was counted
-				co.pending = append(co.pending[:i], co.pending[i+1:]...)
+				co.pending = slices.Delete(co.pending, i, i+1)
 				co.mu.Unlock()
+				q.free()
 				return Result{}, ctx.Err()
 			}
 		}
@@ -95,21 +116,25 @@ func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Res
 			if q.next != nil {
 				co.lead(q.next)
 			}
+			q.free()
 		}()
 		return Result{}, ctx.Err()
 	}
 	if q.next != nil {
 		co.lead(q.next)
 	}
-	return q.res, q.err
+	res, err := q.res, q.err
+	q.free()
+	return res, err
 }
 
 // lead sends batch, delivers its results, and hands the next batch, if any
-// checks queued meanwhile, to the first of them.
+// checks queued meanwhile, to the first of them. batch[0] is the caller's
+// own check.
 func (co *coalescer) lead(batch []*queued) {
 	co.send(batch)
 	for _, q := range batch[1:] {
-		close(q.done)
+		q.signal() // q may be freed and reused from here on
 	}
 	co.mu.Lock()
 	if len(co.pending) == 0 {
@@ -120,10 +145,12 @@ func (co *coalescer) lead(batch []*queued) {
 	n := min(len(co.pending), co.max)
 	next := make([]*queued, n)
 	copy(next, co.pending)
-	co.pending = append(co.pending[:0], co.pending[n:]...)
+	rest := copy(co.pending, co.pending[n:])
+	clear(co.pending[rest:]) // hold no pooled check beyond the list's end
+	co.pending = co.pending[:rest]
 	co.mu.Unlock()
 	next[0].next = next
-	close(next[0].done)
+	next[0].signal()
 }
 
 // send runs one batch. Its context carries no cancellation of any one

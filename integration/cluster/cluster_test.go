@@ -185,7 +185,9 @@ func TestScriptFlushUnderTraffic(t *testing.T) {
 				if i%4 == 3 {
 					reqs := make([]smartlimit.Request, 12)
 					for j := range reqs {
-						reqs[j] = smartlimit.Request{Key: "flush-" + strconv.Itoa((i+j)%97), Limit: limits[j%2], Cost: 1}
+						// Each key under both limits: a slot's call
+						// mixes algorithms, so it runs in "multi".
+						reqs[j] = smartlimit.Request{Key: "flush-" + strconv.Itoa((i+j/2)%97), Limit: limits[j%2], Cost: 1}
 					}
 					_, err = c.AllowMany(ctx, reqs)
 					checks.Add(int64(len(reqs)))

@@ -56,9 +56,10 @@ func TestKillRestartUnderLoad(t *testing.T) {
 				t0 := time.Now()
 				var err error
 				if i%5 == 4 {
+					// Two algorithms in one batch: it runs in "multi".
 					_, err = c.AllowMany(ctx, []smartlimit.Request{
 						{Key: "a-" + strconv.Itoa(g), Limit: smartlimit.PerSecond(1000), Cost: 1},
-						{Key: "b-" + strconv.Itoa(g), Limit: smartlimit.PerSecond(1000), Cost: 1},
+						{Key: "b-" + strconv.Itoa(g), Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 1000, Period: time.Second}, Cost: 1},
 					})
 				} else {
 					_, err = c.Allow(ctx, "k-"+strconv.Itoa(g), smartlimit.PerSecond(1000))

@@ -167,11 +167,11 @@ type keyState struct {
 
 // find returns ks's entry for p, or nil.
 func (ks *keyState) find(p *algo.Params) *entry {
-	if ks.first.p == *p {
+	if *ks.first.p == *p {
 		return &ks.first
 	}
 	for _, e := range ks.more {
-		if e.p == *p {
+		if *e.p == *p {
 			return e
 		}
 	}
@@ -203,12 +203,12 @@ func (sh *shard) insert(key string, e *entry) *entry {
 // remove drops ks's entry for p, if any, and ks itself when it was the
 // last. Requires sh.mu held.
 func (sh *shard) remove(key string, ks *keyState, p *algo.Params) {
-	if ks.first.p == *p {
+	if *ks.first.p == *p {
 		sh.drop(key, ks)
 		return
 	}
 	for i, e := range ks.more {
-		if e.p == *p {
+		if *e.p == *p {
 			sh.n--
 			ks.more = slices.Delete(ks.more, i, i+1)
 			return
@@ -250,12 +250,19 @@ func (sh *shard) dropExpired(key string, ks *keyState, now int64) int {
 }
 
 // entry is one key's state under one limit. Fixed-size algorithms use s;
-// SlidingWindow uses log and Concurrency leases.
+// SlidingWindow and Concurrency use x. p points to the limit's memoised
+// Params, which never change, so that a keyState takes 64 bytes: a store
+// full at 100,000 keys holds 13.9 MiB live rather than 18.5 (TestFlood).
 type entry struct {
-	p      algo.Params
-	s      algo.State
-	log    *algo.Log
-	leases *algo.Leases
+	p *algo.Params
+	s algo.State
+	x *ext
+}
+
+// ext is the state of the algorithms whose state grows with their rate.
+type ext struct {
+	log    algo.Log    // SlidingWindow
+	leases algo.Leases // Concurrency
 }
 
 var _ interface {
@@ -439,17 +446,17 @@ func scale(v int64, f float64) int64 {
 func (e *entry) step(now, n int64, id string, d *algo.Decision) {
 	switch e.p.Kind {
 	case algo.SlidingWindow:
-		if e.log == nil {
-			e.log = &algo.Log{}
+		if e.x == nil {
+			e.x = &ext{}
 		}
-		*d = algo.StepSlidingWindow(&e.p, e.log, now, n)
+		*d = algo.StepSlidingWindow(e.p, &e.x.log, now, n)
 	case algo.Concurrency:
-		if e.leases == nil {
-			e.leases = &algo.Leases{}
+		if e.x == nil {
+			e.x = &ext{}
 		}
-		*d = algo.StepConcurrency(&e.p, e.leases, now, n, id)
+		*d = algo.StepConcurrency(e.p, &e.x.leases, now, n, id)
 	default:
-		algo.Step(&e.p, &e.s, now, n, d) // e.s changes only when allowed with n > 0
+		algo.Step(e.p, &e.s, now, n, d) // e.s changes only when allowed with n > 0
 	}
 }
 
@@ -460,11 +467,12 @@ func (e *entry) step(now, n int64, id string, d *algo.Decision) {
 func (e *entry) undo(n int64) {
 	switch e.p.Kind {
 	case algo.SlidingWindow:
-		e.log.T = e.log.T[:len(e.log.T)-int(n)]
+		e.x.log.T = e.x.log.T[:len(e.x.log.T)-int(n)]
 	case algo.Concurrency:
-		k := len(e.leases.ID) - int(n)
-		clear(e.leases.ID[k:])
-		e.leases.ID, e.leases.Deadline = e.leases.ID[:k], e.leases.Deadline[:k]
+		ls := &e.x.leases
+		k := len(ls.ID) - int(n)
+		clear(ls.ID[k:])
+		ls.ID, ls.Deadline = ls.ID[:k], ls.Deadline[:k]
 	}
 }
 
@@ -477,7 +485,7 @@ func (e *entry) try(now, n int64) (s algo.State, d algo.Decision) {
 		return e.s, d
 	}
 	s = e.s
-	algo.Step(&e.p, &s, now, n, &d)
+	algo.Step(e.p, &s, now, n, &d)
 	return s, d
 }
 
@@ -490,7 +498,7 @@ func (e *entry) expired(now int64) bool {
 		e.step(now, 0, "", &d)
 		return d.ResetAfter == 0
 	}
-	return algo.Expired(&e.p, e.s, now)
+	return algo.Expired(e.p, e.s, now)
 }
 
 // result writes to *r the Result of decision d under p. (Through a pointer:
@@ -575,7 +583,7 @@ func (s *Store) allow(r *smartlimit.Result, key string, l smartlimit.Limit, n in
 			return err
 		}
 	}
-	e := entry{p: *p} // on the stack until it is stored
+	e := entry{p: p} // on the stack until it is stored
 	e.step(now, n, id, &d)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
 		if !s.makeRoom(sh, now, 1) {
@@ -612,7 +620,7 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 				return smartlimit.Result{}, err
 			}
 		}
-		e = &entry{p: *p}
+		e = &entry{p: p}
 	}
 	_, d0 := e.try(now, 0)
 	_, d := e.try(now, 1)
@@ -669,9 +677,9 @@ func (s *Store) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]sma
 
 // multiItem is one limit of an AllowAll call.
 type multiItem struct {
-	p   algo.Params
-	e   *entry // nil: no state yet
-	tmp entry  // the zero state for a key without one
+	p   *algo.Params // memoised, as entry.p
+	e   *entry       // nil: no state yet
+	tmp entry        // the zero state for a key without one
 	ns  algo.State
 	d   algo.Decision
 }
@@ -715,11 +723,11 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 			return nil, err
 		}
 		for _, it := range items {
-			if it.p == *p {
+			if *it.p == *p {
 				return nil, &smartlimit.InputError{Field: "limits", Value: l.String(), Reason: "the same limit twice"}
 			}
 		}
-		items = append(items, multiItem{p: *p})
+		items = append(items, multiItem{p: p})
 	}
 
 	now := s.now()
@@ -729,7 +737,7 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 	all := true
 	for i := range items {
 		it := &items[i]
-		it.e = sh.lookup(key, &it.p)
+		it.e = sh.lookup(key, it.p)
 		e := it.e
 		if e == nil {
 			it.tmp.p = it.p
@@ -750,7 +758,7 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 			rs := make([]smartlimit.Result, len(items))
 			for i := range items {
 				var err error
-				if rs[i], err = s.full(&items[i].p); err != nil {
+				if rs[i], err = s.full(items[i].p); err != nil {
 					return nil, err
 				}
 			}
@@ -779,7 +787,7 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 			}
 		}
 		rs = append(rs, smartlimit.Result{})
-		result(&rs[len(rs)-1], &it.p, &it.d)
+		result(&rs[len(rs)-1], it.p, &it.d)
 	}
 	return rs, nil
 }
@@ -831,8 +839,8 @@ func (s *Store) release(ctx context.Context, ls *smartlimit.Lease) error {
 	}
 	sh := s.shard(ls.Key)
 	sh.mu.Lock()
-	if e := sh.lookup(ls.Key, p); e != nil && e.leases != nil {
-		e.leases.Release(ls.ID)
+	if e := sh.lookup(ls.Key, p); e != nil && e.x != nil {
+		e.x.leases.Release(ls.ID)
 	}
 	sh.mu.Unlock()
 	return nil

@@ -25,6 +25,9 @@ type healthOptions struct {
 	Timeout    time.Duration // for the whole check
 	MaxLatency time.Duration // a slower PING or probe is degraded
 	MaxSkew    time.Duration // a larger clock skew between nodes is degraded
+	// MaxExpired: on a server that refuses TTL indexes, a document expired
+	// longer ago than this means cleanup is not running: degraded.
+	MaxExpired time.Duration
 	ProbeKey   string
 
 	Stdout io.Writer
@@ -37,8 +40,11 @@ const (
 	// Redis TIME is the clock of every check, so nodes that disagree make a
 	// key's limit jump when its slot moves; 500ms is far beyond NTP's usual
 	// error and well below a typical period.
-	defaultMaxSkew  = 500 * time.Millisecond
-	defaultProbeKey = "smartlimit-health-probe"
+	defaultMaxSkew = 500 * time.Millisecond
+	// Cleanup run every few minutes, as mongostore.Store.Cleanup advises,
+	// leaves no document expired for an hour.
+	defaultMaxExpired = time.Hour
+	defaultProbeKey   = "smartlimit-health-probe"
 )
 
 // Health states, from best to worst; a report's state is its worst tier's.
@@ -76,18 +82,19 @@ With --mongo (or SMARTLIMIT_MONGO_URI) it checks the MongoDB tier too, in
 the collection --mongo-db and --mongo-collection name: that the server
 answers ping, and how fast; its version (buildInfo); that the collection has
 a TTL index on expireAt, which deletes the documents of idle limits (without
-one: degraded; run "smartlimit mongo indexes", or, where the server refuses
-TTL indexes, "smartlimit mongo cleanup" periodically); and one check of cost
-0 per algorithm on the probe key, through the tier's own code, which reads
-the collection and writes nothing. The tiers are checked at the same time,
-each within --timeout.
+one: degraded; run "smartlimit mongo indexes"; where the server refuses TTL
+indexes, run "smartlimit mongo cleanup" periodically instead, and health is
+degraded only when a document expired more than --max-expired ago); and one
+check of cost 0 per algorithm on the probe key, through the tier's own code,
+which reads the collection and writes nothing. The tiers are checked at the
+same time, each within --timeout.
 
 The status is "healthy", "degraded" (it works, but: scripts missing on a
 node, a node unreachable, cluster_state not ok, latency above --max-latency,
-clock skew above --max-skew, no TTL index) or "down" (checks fail, or no
-server answers); the report's status is its worst tier's. The exit status
-is 0 healthy, 1 degraded, 2 down, so that health can serve as a Kubernetes
-probe:
+clock skew above --max-skew, neither a TTL index nor cleanup) or "down"
+(checks fail, or no server answers); the report's status is its worst
+tier's. The exit status is 0 healthy, 1 degraded, 2 down, so that health can
+serve as a Kubernetes probe:
 
 	livenessProbe:
 	  exec: {command: ["smartlimit", "health"]}`,
@@ -97,6 +104,7 @@ probe:
 	c.Flag.DurationVar(&o.Timeout, "timeout", defaultHealthTimeout, "give up after this `duration` in all")
 	c.Flag.DurationVar(&o.MaxLatency, "max-latency", defaultMaxLatency, "a PING or probe slower than this `duration` is degraded")
 	c.Flag.DurationVar(&o.MaxSkew, "max-skew", defaultMaxSkew, "a clock skew between nodes above this `duration` is degraded")
+	c.Flag.DurationVar(&o.MaxExpired, "max-expired", defaultMaxExpired, "on a MongoDB-wire server that refuses TTL indexes, a document expired longer ago than this `duration` is degraded (cleanup is not running)")
 	c.Flag.StringVar(&o.ProbeKey, "probe-key", defaultProbeKey, "the user `key` the probes check (with a suffix per primary)")
 	c.bindEnv("timeout", "SMARTLIMIT_HEALTH_TIMEOUT")
 	addRedisFlags(c, &o.Redis, false)
@@ -110,6 +118,9 @@ probe:
 		}
 		if o.Timeout <= 0 {
 			return usagef("--timeout must be positive")
+		}
+		if o.MaxExpired < 0 {
+			return usagef("--max-expired must not be negative")
 		}
 		if err := smartlimit.CheckRequest(o.ProbeKey, smartlimit.PerSecond(1), 0); err != nil {
 			return &usageError{fmt.Errorf("--probe-key: %w", err)}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartlimit/smartlimit"
 )
@@ -65,9 +68,21 @@ func checkMongoTier(ctx context.Context, o healthOptions) TierHealth {
 	case hasTTLIndex(specs):
 		th.TTLIndex = new(true)
 	case hasPlainIndex(specs):
-		// EnsureIndexes ran, and the server refused the TTL index.
+		// EnsureIndexes ran, and the server refused the TTL index: expired
+		// documents stay until "mongo cleanup" deletes them. That is as
+		// good as the server allows, so only a document that has waited
+		// longer than --max-expired is a problem: cleanup is not running.
 		th.TTLIndex = new(false)
-		problem(statusDegraded, "%s has no TTL index on expireAt (the server refused one; there is an ordinary index): expired documents stay until deleted: run \"smartlimit mongo cleanup\" periodically", th.Collection)
+		cutoff := time.Now().Add(-o.MaxExpired).UTC()
+		err := st.Collection().FindOne(ctx, bson.D{{Key: "expireAt", Value: bson.D{{Key: "$lt", Value: cutoff}}}},
+			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+		case err != nil:
+			problem(statusDegraded, "looking for expired documents in %s: %s", th.Collection, o.Mongo.scrub(err))
+		default:
+			problem(statusDegraded, "%s has no TTL index on expireAt (the server refused one), and documents expired more than %v ago remain: run \"smartlimit mongo cleanup\" periodically", th.Collection, o.MaxExpired)
+		}
 	default:
 		th.TTLIndex = new(false)
 		problem(statusDegraded, "%s has no TTL index on expireAt: expired documents are never deleted: run \"smartlimit mongo indexes\" (or, where the server refuses TTL indexes, \"smartlimit mongo cleanup\" periodically)", th.Collection)

@@ -82,6 +82,7 @@ func TestParseErrors(t *testing.T) {
 		{"scripts", []string{"list", "extra"}, nil, "takes no arguments"},
 		{"health", []string{"extra"}, nil, "unexpected argument"},
 		{"health", []string{"--timeout", "0s"}, nil, "--timeout"},
+		{"health", []string{"--max-expired", "-1m"}, nil, "--max-expired"},
 		{"health", nil, map[string]string{"SMARTLIMIT_HEALTH_TIMEOUT": "soon"}, "SMARTLIMIT_HEALTH_TIMEOUT"},
 		{"serve", []string{"--addr", "nocolon"}, nil, "--addr"},
 		{"serve", []string{"--limit", "2/s", "--burst", "-1"}, nil, "burst"},

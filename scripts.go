@@ -16,8 +16,9 @@ import (
 var luaFS embed.FS
 
 // Script is one of the embedded Lua scripts: an algorithm's "command", or
-// "multi", which holds every algorithm for all-or-nothing checks of limits
-// of different algorithms and for batches.
+// "multi", which holds every algorithm for all-or-nothing checks and for
+// batches that mix algorithms. (Every script runs batches of its own
+// algorithms; a batch of one algorithm runs in that algorithm's script.)
 //
 // A script's source is lua/_lib.lua, its algorithm files and lua/_run.lua,
 // joined after a header line "-- smartlimit:NAME vVERSION". Its calling

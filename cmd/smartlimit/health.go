@@ -442,7 +442,8 @@ func clusterState(ctx context.Context, nodes map[string]rueidis.Client, addrs []
 }
 
 // probeLimits are the limits the probes check: one per algorithm, and a
-// pair for the "multi" script, which AllowAll runs.
+// pair for the "multi" script, which AllowAll and batches that mix
+// algorithms run.
 func probeLimits() []smartlimit.Limit {
 	var ls []smartlimit.Limit
 	for _, s := range smartlimit.Scripts() {

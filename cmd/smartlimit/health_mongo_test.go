@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -39,12 +37,7 @@ func TestParseHealthMongo(t *testing.T) {
 }
 
 func TestParseHealthMongoErrors(t *testing.T) {
-	for _, tc := range []struct {
-		cmd  string
-		args []string
-		env  map[string]string
-		want string // part of the message
-	}{
+	testUsageErrors(t, []usageCase{
 		{"health", []string{"--mongo", "http://h:1"}, nil, "want a mongodb:// or mongodb+srv:// URI"},
 		{"health", []string{"--mongo", "mongodb://h:port"}, nil, "--mongo mongodb://h:port"},
 		{"health", []string{"--mongo", "mongodb://h:1/?w=-7"}, nil, "--mongo"},
@@ -53,19 +46,7 @@ func TestParseHealthMongoErrors(t *testing.T) {
 		{"health", []string{"--mongo", "mongodb://h:1", "--mongo-db", ""}, nil, "--mongo-db"},
 		{"health", []string{"--mongo", "mongodb://h:1", "--mongo-collection", ""}, nil, "--mongo-collection"},
 		{"health", []string{"--mongo", "mongodb://h:1", "--mongo-collection", "system.users"}, nil, "--mongo-collection"},
-	} {
-		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-			c := find(commands(io.Discard, io.Discard), tc.cmd)
-			err := c.parse(tc.args, env(tc.env))
-			var ue *usageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("parse(%q) = %v, want a usage error", tc.args, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("parse(%q) = %q, want it to mention %q", tc.args, err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // silentServer accepts connections and never answers, like a server that

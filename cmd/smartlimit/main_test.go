@@ -56,12 +56,7 @@ func TestParseCheck(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, tc := range []struct {
-		cmd  string
-		args []string
-		env  map[string]string
-		want string // part of the message
-	}{
+	testUsageErrors(t, []usageCase{
 		{"check", []string{"--limit", "10/s"}, nil, "want exactly one KEY"},
 		{"check", []string{"a", "b", "--limit", "10/s"}, nil, "want exactly one KEY"},
 		{"check", []string{"k"}, nil, "--limit is required"},
@@ -91,19 +86,7 @@ func TestParseErrors(t *testing.T) {
 		{"bench", []string{"--keys", "0"}, nil, "--keys"},
 		{"bench", []string{"--duration", "-1s"}, nil, "--duration"},
 		{"bench", []string{"--max-checks", "-5"}, nil, "--max-checks"},
-	} {
-		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-			c := find(commands(io.Discard, io.Discard), tc.cmd)
-			err := c.parse(tc.args, env(tc.env))
-			var ue *usageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("parse(%q) = %v, want a usage error", tc.args, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("parse(%q) = %q, want it to mention %q", tc.args, err, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestURLErrorsHidePasswords(t *testing.T) {
@@ -199,6 +182,32 @@ func TestFlagsDocumentTheirEnv(t *testing.T) {
 		c.Flag.VisitAll(func(f *flag.Flag) {
 			if f.Usage == "" {
 				t.Errorf("%s --%s has no usage", c.Name(), f.Name)
+			}
+		})
+	}
+}
+
+// usageCase is a command line that parse must refuse with a usage error
+// whose message mentions want.
+type usageCase struct {
+	cmd  string
+	args []string
+	env  map[string]string
+	want string // part of the message
+}
+
+func testUsageErrors(t *testing.T, cases []usageCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
+			c := find(commands(io.Discard, io.Discard), tc.cmd)
+			err := c.parse(tc.args, env(tc.env))
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("parse(%q) = %v, want a usage error", tc.args, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("parse(%q) = %q, want it to mention %q", tc.args, err, tc.want)
 			}
 		})
 	}

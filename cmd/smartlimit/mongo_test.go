@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,31 +24,14 @@ func TestParseMongo(t *testing.T) {
 }
 
 func TestParseMongoErrors(t *testing.T) {
-	for _, tc := range []struct {
-		cmd  string
-		args []string
-		env  map[string]string
-		want string // part of the message
-	}{
+	testUsageErrors(t, []usageCase{
 		{"mongo", nil, nil, "missing action"},
 		{"mongo", []string{"compact", "--mongo", "mongodb://h:1"}, nil, "unknown action"},
 		{"mongo", []string{"indexes"}, nil, "--mongo is required"},
 		{"mongo", []string{"cleanup", "extra", "--mongo", "mongodb://h:1"}, nil, "takes no arguments"},
 		{"mongo", []string{"cleanup", "--mongo", "mongodb://h:1", "--timeout", "0s"}, nil, "--timeout"},
 		{"mongo", []string{"indexes"}, map[string]string{"SMARTLIMIT_MONGO_URI": "redis://h:1"}, "want a mongodb://"},
-	} {
-		t.Run(tc.cmd+" "+strings.Join(tc.args, " "), func(t *testing.T) {
-			c := find(commands(io.Discard, io.Discard), tc.cmd)
-			err := c.parse(tc.args, env(tc.env))
-			var ue *usageError
-			if !errors.As(err, &ue) {
-				t.Fatalf("parse(%q) = %v, want a usage error", tc.args, err)
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("parse(%q) = %q, want it to mention %q", tc.args, err, tc.want)
-			}
-		})
-	}
+	})
 	// A usage error exits 2 and says so on stderr, like every command's.
 	var out, errb bytes.Buffer
 	if code := runEnv(context.Background(), []string{"mongo", "indexes"}, &out, &errb, env(nil)); code != exitError || !strings.Contains(errb.String(), "usage: smartlimit mongo") {

@@ -95,19 +95,20 @@ func benchParallel(b *testing.B, rc rueidis.Client, check func(key string) error
 	reportRedisCPU(b, rc, b.N)
 }
 
-// BenchmarkRealAllowParallel: Allow from many goroutines; rueidis pipelines
-// concurrent calls on one connection by itself.
+// BenchmarkRealAllowParallel: Allow from many goroutines on the Client as
+// New makes it for a standalone Redis, where concurrent checks share script
+// calls (WithCoalescing).
 func BenchmarkRealAllowParallel(b *testing.B) {
 	rc := realRedis(b)
 	lim, _ := smartlimit.New(rc)
 	benchParallel(b, rc, func(key string) error { _, err := lim.Allow(ctx, key, bigLimit); return err })
 }
 
-// BenchmarkRealAllowParallelCoalesced: the same with WithCoalescing, so that
-// concurrent checks share script calls.
-func BenchmarkRealAllowParallelCoalesced(b *testing.B) {
+// BenchmarkRealAllowParallelUncoalesced: the same with one script call per
+// check; rueidis pipelines concurrent calls on one connection by itself.
+func BenchmarkRealAllowParallelUncoalesced(b *testing.B) {
 	rc := realRedis(b)
-	lim, _ := smartlimit.New(rc, smartlimit.WithCoalescing(0))
+	lim, _ := smartlimit.New(rc, smartlimit.WithoutCoalescing())
 	benchParallel(b, rc, func(key string) error { _, err := lim.Allow(ctx, key, bigLimit); return err })
 }
 

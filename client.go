@@ -31,14 +31,16 @@ const DefaultPrefix = "sl"
 // version never reads an old version's state. Every key expires when its
 // state is back to full.
 //
-// Use WithCoalescing under heavy concurrency: concurrent checks then share
-// script calls, for about twice the throughput.
+// On a standalone Redis or behind Sentinel, concurrent checks share script
+// calls (see WithCoalescing), which under load costs Redis about half the
+// CPU per check; WithoutCoalescing turns that off.
 type Client struct {
 	rc      rueidis.Client
 	prefix  string
 	now     func() time.Time // nil: Redis TIME inside the script
 	cluster bool
-	co      *coalescer // nil unless WithCoalescing
+	co      *coalescer // nil: every check is a script call of its own
+	coSet   bool       // WithCoalescing or WithoutCoalescing was given
 }
 
 // Option configures a Client.
@@ -76,6 +78,11 @@ func WithClientClock(now func() time.Time) Option {
 // New returns a Client that checks limits on c. The rueidis client stays
 // the caller's: Close it when done. Scripts need not be loaded first; see
 // LoadScripts.
+//
+// Unless an option says otherwise, the Client coalesces concurrent checks
+// (WithCoalescing(0)) on a standalone Redis or behind Sentinel, and not on a
+// Cluster, where a batch splits by hash slot and would wait for its slowest
+// node.
 func New(c rueidis.Client, opts ...Option) (*Client, error) {
 	if c == nil {
 		return nil, fmt.Errorf("smartlimit: New: nil rueidis.Client")
@@ -85,6 +92,9 @@ func New(c rueidis.Client, opts ...Option) (*Client, error) {
 		if err := o(cl); err != nil {
 			return nil, err
 		}
+	}
+	if !cl.coSet && !cl.cluster {
+		cl.co = newCoalescer(cl, 0)
 	}
 	return cl, nil
 }

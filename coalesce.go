@@ -11,7 +11,9 @@ import (
 )
 
 // WithCoalescing makes concurrent AllowN calls on the Client share script
-// calls, as group commit does for a database log: while four batches are in
+// calls, as group commit does for a database log. It is the default on a
+// standalone Redis and behind Sentinel; this option sets the batch size, or
+// turns coalescing on for a Cluster. The mechanism: while four batches are in
 // flight, the checks that arrive wait for one of them, then go together as
 // one batch of at most maxBatch, sent as AllowMany sends its requests.
 // Nothing waits on a timer, so light traffic goes out at once as before;
@@ -27,12 +29,27 @@ import (
 // as with any timeout. maxBatch ≤ 0 means 100.
 func WithCoalescing(maxBatch int) Option {
 	return func(c *Client) error {
-		if maxBatch <= 0 {
-			maxBatch = 100
-		}
-		c.co = &coalescer{c: c, max: min(maxBatch, maxBatchItems)}
+		c.co, c.coSet = newCoalescer(c, maxBatch), true
 		return nil
 	}
+}
+
+// WithoutCoalescing makes every check a script call of its own, as on a
+// Cluster by default. A check then never waits for other checks' batch, and
+// a script error (a key of another type, say) fails only the check that
+// met it; the price is about half the throughput under heavy concurrency.
+func WithoutCoalescing() Option {
+	return func(c *Client) error {
+		c.co, c.coSet = nil, true
+		return nil
+	}
+}
+
+func newCoalescer(c *Client, maxBatch int) *coalescer {
+	if maxBatch <= 0 {
+		maxBatch = 100
+	}
+	return &coalescer{c: c, max: min(maxBatch, maxBatchItems)}
 }
 
 // maxInFlight is how many batches may be in flight at once. A check that

@@ -110,3 +110,76 @@ func TestConformanceCoalesced(t *testing.T) {
 		return limitertest.Func(s.Client, s.SetTime)
 	})
 }
+
+// slowClient delays and counts the script calls it passes on, so that
+// concurrent checks pile up behind the first ones, and it reports mode as
+// its topology.
+type slowClient struct {
+	rueidis.Client
+	mode  rueidis.ClientMode
+	calls atomic.Int64
+}
+
+func (c *slowClient) Mode() rueidis.ClientMode { return c.mode }
+
+func (c *slowClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	c.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return c.Client.Do(ctx, cmd)
+}
+
+func (c *slowClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	c.calls.Add(int64(len(cmds)))
+	time.Sleep(20 * time.Millisecond)
+	return c.Client.DoMulti(ctx, cmds...)
+}
+
+// New coalesces on a standalone Redis and behind Sentinel unless told not
+// to, and not on a Cluster unless told to: 64 simultaneous checks take
+// fewer script calls than checks exactly when coalescing is on.
+func TestCoalescingDefault(t *testing.T) {
+	for _, tc := range []struct {
+		mode rueidis.ClientMode
+		opts []smartlimit.Option
+		on   bool
+	}{
+		{rueidis.ClientModeStandalone, nil, true},
+		{rueidis.ClientModeSentinel, nil, true},
+		{rueidis.ClientModeCluster, nil, false},
+		{rueidis.ClientModeStandalone, []smartlimit.Option{smartlimit.WithoutCoalescing()}, false},
+		{rueidis.ClientModeCluster, []smartlimit.Option{smartlimit.WithCoalescing(0)}, true},
+		{rueidis.ClientModeStandalone, []smartlimit.Option{smartlimit.WithCoalescing(0), smartlimit.WithoutCoalescing()}, false},
+	} {
+		t.Run(fmt.Sprintf("%s/%d options/on=%v", tc.mode, len(tc.opts), tc.on), func(t *testing.T) {
+			// rueidis takes miniredis for a one-node Cluster (it answers
+			// CLUSTER SLOTS); force the standalone client that a plain
+			// redis-server gets, and let slowClient report tc.mode.
+			s := smartlimittest.New(t)
+			single, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer single.Close()
+			rc := &slowClient{Client: single, mode: tc.mode}
+			lim, err := smartlimit.New(rc, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := smartlimit.Limit{Rate: 1000, Period: time.Second}
+			const checks = 64
+			var wg sync.WaitGroup
+			for g := range checks {
+				wg.Go(func() {
+					if _, err := lim.Allow(ctx, fmt.Sprint("k", g%8), l); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			calls := rc.calls.Load()
+			if on := calls < checks; on != tc.on {
+				t.Errorf("%d checks took %d script calls: coalescing %v, want %v", checks, calls, on, tc.on)
+			}
+		})
+	}
+}

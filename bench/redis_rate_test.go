@@ -78,9 +78,14 @@ func benchSmartlimit(b *testing.B, opts ...smartlimit.Option) {
 	benchParallel(b, rc, func(key string) error { _, err := lim.Allow(ctx, key, limit); return err })
 }
 
+// BenchmarkSmartlimitParallel: the Client as New makes it for a standalone
+// Redis, which coalesces concurrent checks.
 func BenchmarkSmartlimitParallel(b *testing.B) { benchSmartlimit(b) }
-func BenchmarkSmartlimitParallelCoalesced(b *testing.B) {
-	benchSmartlimit(b, smartlimit.WithCoalescing(0))
+
+// BenchmarkSmartlimitParallelUncoalesced: one script call per check, as
+// redis_rate makes.
+func BenchmarkSmartlimitParallelUncoalesced(b *testing.B) {
+	benchSmartlimit(b, smartlimit.WithoutCoalescing())
 }
 
 // TestRemainingExactVersusRedisRate records, on real Redis, what each

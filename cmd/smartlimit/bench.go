@@ -24,8 +24,8 @@ type benchOptions struct {
 	MaxChecks   int64 // stop after this many checks; 0: only Duration stops
 	Concurrency int
 	Keys        int
-	Batch       int  // checks per call: 1 uses AllowN, more use AllowMany
-	Coalesce    bool // concurrent AllowN calls share script calls (smartlimit.WithCoalescing)
+	Batch       int    // checks per call: 1 uses AllowN, more use AllowMany
+	Coalesce    string // auto, on or off: whether concurrent AllowN calls share script calls
 	Limit       smartlimit.Limit
 	Redis       redisOptions
 	JSON        bool
@@ -76,7 +76,7 @@ terminal, or with --progress. The exit status is 1 when any check failed.`,
 	c.Flag.IntVar(&o.Concurrency, "concurrency", defaultBenchConcurrency, "`N` goroutines, each with one call in flight")
 	c.Flag.IntVar(&o.Keys, "keys", defaultBenchKeys, "check `N` distinct keys")
 	c.Flag.IntVar(&o.Batch, "batch", 1, "`N` checks per call: 1 calls AllowN, more call AllowMany")
-	c.Flag.BoolVar(&o.Coalesce, "coalesce", false, "let concurrent checks share script calls (smartlimit.WithCoalescing)")
+	c.Flag.StringVar(&o.Coalesce, "coalesce", "auto", "whether concurrent checks share script calls: `auto` (the Client's default: on unless on a Cluster), on or off")
 	var lf limitFlags
 	addLimitFlags(c, &lf, defaultBenchLimit, "")
 	c.Flag.BoolVar(&o.JSON, "json", false, "print the results as JSON")
@@ -97,6 +97,8 @@ terminal, or with --progress. The exit status is 1 when any check failed.`,
 			return usagef("--keys must be 1 to %d", maxBenchKeys)
 		case o.Batch < 1 || o.Batch > maxBenchBatch:
 			return usagef("--batch must be 1 to %d", maxBenchBatch)
+		case o.Coalesce != "auto" && o.Coalesce != "on" && o.Coalesce != "off":
+			return usagef("--coalesce must be auto, on or off")
 		}
 		var err error
 		if o.Limit, err = lf.Limit(); err != nil {
@@ -182,12 +184,16 @@ func runBench(ctx context.Context, o benchOptions) error {
 		return err
 	}
 	lim := t.Client
-	if o.Coalesce {
+	if o.Coalesce == "on" || o.Coalesce == "off" {
 		prefix := o.Redis.Prefix
 		if prefix == "" {
 			prefix = smartlimit.DefaultPrefix
 		}
-		if lim, err = smartlimit.New(t.Redis, smartlimit.WithPrefix(prefix), smartlimit.WithCoalescing(0)); err != nil {
+		co := smartlimit.WithoutCoalescing()
+		if o.Coalesce == "on" {
+			co = smartlimit.WithCoalescing(0)
+		}
+		if lim, err = smartlimit.New(t.Redis, smartlimit.WithPrefix(prefix), co); err != nil {
 			return err
 		}
 	}
@@ -198,11 +204,14 @@ func runBench(ctx context.Context, o benchOptions) error {
 		}
 	}
 	if !o.JSON {
-		coalesce := ""
-		if o.Coalesce {
-			coalesce = ", coalescing"
+		coalesce := o.Coalesce
+		if coalesce == "auto" || coalesce == "" {
+			coalesce = "auto: on"
+			if t.Redis.Mode() == rueidis.ClientModeCluster {
+				coalesce = "auto: off" // on the embedded server too, which rueidis takes for a Cluster
+			}
 		}
-		fmt.Fprintf(o.Stdout, "bench: %v, %d goroutines, %d keys, %s (%s), batch %d%s, on %s\n",
+		fmt.Fprintf(o.Stdout, "bench: %v, %d goroutines, %d keys, %s (%s), batch %d, coalescing %s, on %s\n",
 			o.Duration, o.Concurrency, o.Keys, o.Limit, o.Limit.Algorithm, o.Batch, coalesce, t.Name)
 	}
 

@@ -83,6 +83,7 @@ func TestParseErrors(t *testing.T) {
 		{"serve", []string{"--limit", "2/s", "--burst", "-1"}, nil, "burst"},
 		{"bench", []string{"--concurrency", "0"}, nil, "--concurrency"},
 		{"bench", []string{"--batch", "0"}, nil, "--batch"},
+		{"bench", []string{"--coalesce", "yes"}, nil, "--coalesce"},
 		{"bench", []string{"--keys", "0"}, nil, "--keys"},
 		{"bench", []string{"--duration", "-1s"}, nil, "--duration"},
 		{"bench", []string{"--max-checks", "-5"}, nil, "--max-checks"},
@@ -118,11 +119,11 @@ func TestParseServeAndBench(t *testing.T) {
 	}
 
 	var bo benchOptions
-	args := []string{"--duration", "3s", "--concurrency", "4", "--keys", "7", "--batch", "20", "--limit", "50/m sliding_window", "--max-checks", "100", "--json"}
+	args := []string{"--duration", "3s", "--concurrency", "4", "--keys", "7", "--batch", "20", "--limit", "50/m sliding_window", "--max-checks", "100", "--json", "--coalesce", "off"}
 	if err := newBenchCmd(&bo).parse(args, env(nil)); err != nil {
 		t.Fatal(err)
 	}
-	want := benchOptions{Duration: 3 * time.Second, MaxChecks: 100, Concurrency: 4, Keys: 7, Batch: 20, JSON: true,
+	want := benchOptions{Duration: 3 * time.Second, MaxChecks: 100, Concurrency: 4, Keys: 7, Batch: 20, JSON: true, Coalesce: "off",
 		Limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 50, Period: time.Minute, Burst: 50}, Redis: redisOptions{Prefix: "sl"}}
 	if !reflect.DeepEqual(bo, want) {
 		t.Errorf("bench options:\n got %+v\nwant %+v", bo, want)

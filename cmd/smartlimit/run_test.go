@@ -260,10 +260,14 @@ func TestHealthStates(t *testing.T) {
 }
 
 func TestBenchEmbedded(t *testing.T) {
-	for _, batch := range []int{1, 7} {
-		t.Run(fmt.Sprint("batch ", batch), func(t *testing.T) {
+	for _, tc := range []struct {
+		batch    int
+		coalesce string
+	}{{1, "auto"}, {1, "on"}, {1, "off"}, {7, "auto"}} {
+		batch := tc.batch
+		t.Run(fmt.Sprintf("batch %d coalescing %s", batch, tc.coalesce), func(t *testing.T) {
 			var out bytes.Buffer
-			o := benchOptions{Duration: time.Minute, MaxChecks: 210, Concurrency: 3, Keys: 5, Batch: batch,
+			o := benchOptions{Duration: time.Minute, MaxChecks: 210, Concurrency: 3, Keys: 5, Batch: batch, Coalesce: tc.coalesce,
 				Limit: smartlimit.Limit{Rate: 10, Period: time.Hour}, JSON: true,
 				Redis: redisOptions{Embedded: true}, Stdout: &out, Stderr: io.Discard}
 			if err := runBench(context.Background(), o); err != nil {

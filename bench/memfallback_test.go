@@ -113,7 +113,7 @@ func BenchmarkCheck(b *testing.B) {
 		name   string
 		mem    func() time.Time
 		frozen time.Time
-	}{{"clock=real", time.Now, time.Time{}}, {"clock=frozen", frozenClock, frozen}} {
+	}{{"clock=real", nil, time.Time{}}, {"clock=frozen", frozenClock, frozen}} { // nil: memfallback's own clock
 		for _, nkeys := range []int{1, 10_000} {
 			prefix := clock.name + "/keys=" + strconv.Itoa(nkeys) + "/"
 			for _, l := range []smartlimit.Limit{

@@ -567,11 +567,16 @@ func (s *Store) allow(r *smartlimit.Result, key string, l smartlimit.Limit, n in
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	sh := s.shard(key)
 	var d algo.Decision
 	sh.mu.Lock()
-	if e := sh.lookup(key, p); e != nil {
+	e := sh.lookup(key, p)
+	// The clock is read after the lookup, under the lock. Measured here,
+	// that makes a check over 10,000 keys 14 ns faster than reading it
+	// first, and one hot key's 7 ns slower: the clock read (vDSO, kvm-clock)
+	// likely stalls the lookup's cache misses when it comes first.
+	now := s.now()
+	if e != nil {
 		e.step(now, n, id, &d)
 		sh.mu.Unlock()
 		result(r, p, &d)
@@ -583,7 +588,7 @@ func (s *Store) allow(r *smartlimit.Result, key string, l smartlimit.Limit, n in
 			return err
 		}
 	}
-	e := entry{p: p} // on the stack until it is stored
+	e = &entry{p: p} // on the stack until it is stored
 	e.step(now, n, id, &d)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
 		if !s.makeRoom(sh, now, 1) {
@@ -591,7 +596,7 @@ func (s *Store) allow(r *smartlimit.Result, key string, l smartlimit.Limit, n in
 			*r, err = s.full(p)
 			return err
 		}
-		sh.insert(key, &e)
+		sh.insert(key, e)
 	}
 	sh.mu.Unlock()
 	result(r, p, &d)

@@ -31,7 +31,10 @@ type Server struct {
 	// Miniredis is the server, for fault injection (SetError, Close,
 	// Restart) and inspection (Keys, TTL).
 	Miniredis *miniredis.Miniredis
-	// Redis is the rueidis client the Client runs on.
+	// Redis is the rueidis client the Client runs on. rueidis takes
+	// miniredis, which answers CLUSTER SLOTS, for a one-node Cluster, so the
+	// Client does not coalesce concurrent checks unless New is given
+	// smartlimit.WithCoalescing.
 	Redis rueidis.Client
 	// Client is the limiter under test.
 	Client *smartlimit.Client

@@ -105,7 +105,7 @@ func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Res
 		co.inFlight++
 		co.mu.Unlock()
 		q.one[0] = q
-		co.lead(q.one[:])
+		co.lead(q.one[:], q) // a batch of one carries q's own context
 		res, err := q.res, q.err
 		q.free()
 		return res, err
@@ -131,27 +131,48 @@ func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Res
 		go func() {
 			<-q.done
 			if q.next != nil {
-				co.lead(q.next)
+				co.lead(q.next, q)
 			}
 			q.free()
 		}()
 		return Result{}, ctx.Err()
 	}
-	if q.next != nil {
-		co.lead(q.next)
+	if batch := q.next; batch != nil {
+		q.next = nil
+		if ctx.Done() == nil { // nothing can end this check early: lead here
+			co.lead(batch, q)
+			res, err := q.res, q.err
+			q.free()
+			return res, err
+		}
+		// The batch carries the latest deadline among its checks, or none,
+		// so this check must not wait for it past its own context: another
+		// goroutine leads it, and this one waits as any member does.
+		go co.lead(batch, nil)
+		select {
+		case <-q.done:
+		case <-ctx.Done():
+			go func() {
+				<-q.done
+				q.free()
+			}()
+			return Result{}, ctx.Err()
+		}
 	}
 	res, err := q.res, q.err
 	q.free()
 	return res, err
 }
 
-// lead sends batch, delivers its results, and hands the next batch, if any
-// checks queued meanwhile, to the first of them. batch[0] is the caller's
-// own check.
-func (co *coalescer) lead(batch []*queued) {
+// lead sends batch, delivers its results, signaling every check in it but
+// self (the caller's own, if the caller is one of them), and hands the next
+// batch, if any checks queued meanwhile, to the first of them.
+func (co *coalescer) lead(batch []*queued, self *queued) {
 	co.send(batch)
-	for _, q := range batch[1:] {
-		q.signal() // q may be freed and reused from here on
+	for _, q := range batch {
+		if q != self {
+			q.signal() // q may be freed and reused from here on
+		}
 	}
 	co.mu.Lock()
 	if len(co.pending) == 0 {

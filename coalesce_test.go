@@ -183,3 +183,106 @@ func TestCoalescingDefault(t *testing.T) {
 		})
 	}
 }
+
+// gateClient holds the script calls it passes on: the first four until
+// first is closed, later ones until later is closed (or their context
+// ends, as rueidis honors it).
+type gateClient struct {
+	rueidis.Client
+	calls         atomic.Int64
+	first, later  chan struct{}
+	started, held chan struct{} // a later call started; buffered
+}
+
+func (c *gateClient) Mode() rueidis.ClientMode { return rueidis.ClientModeStandalone }
+
+func (c *gateClient) gate(ctx context.Context) error {
+	gate := c.first
+	if c.calls.Add(1) > 4 {
+		gate = c.later
+		select {
+		case c.started <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case <-gate:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *gateClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if err := c.gate(ctx); err != nil {
+		return rueidis.RedisResult{} // not reached in the test: its batches have no deadline
+	}
+	return c.Client.Do(ctx, cmd)
+}
+
+func (c *gateClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	c.gate(ctx)
+	return c.Client.DoMulti(ctx, cmds...)
+}
+
+// A check that is handed the lead of a batch still returns when its own
+// context ends, though the batch, which carries a check without deadline,
+// goes on.
+func TestCoalescingLeaderHonorsContext(t *testing.T) {
+	s := smartlimittest.New(t)
+	single, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer single.Close()
+	if err := smartlimit.LoadScripts(ctx, single); err != nil {
+		t.Fatal(err)
+	}
+	rc := &gateClient{Client: single, first: make(chan struct{}), later: make(chan struct{}), started: make(chan struct{}, 1)}
+	lim, err := smartlimit.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smartlimit.PerSecond(1000)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range 4 { // four batches in flight, held
+		wg.Go(func() {
+			if _, err := lim.Allow(ctx, "bg", l); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for rc.calls.Load() < 4 {
+		time.Sleep(time.Millisecond)
+	}
+	xdone := make(chan error, 1)
+	go func() {
+		c, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := lim.Allow(c, "x", l) // queues first, so it leads the next batch
+		xdone <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	wg.Go(func() {
+		if _, err := lim.Allow(ctx, "y", l); err != nil { // no deadline
+			t.Error(err)
+		}
+	})
+	time.Sleep(20 * time.Millisecond)
+	close(rc.first) // the four return; x leads [x, y], which is held
+	select {
+	case <-rc.started:
+	case err := <-xdone:
+		t.Fatalf("x returned (%v) before its batch was sent", err)
+	}
+	select {
+	case err := <-xdone:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("x: %v, want its deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("x waited for its batch past its deadline")
+	}
+	close(rc.later)
+}

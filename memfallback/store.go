@@ -76,12 +76,14 @@ const (
 // Options configures a Store. The zero Options is ready to use: every zero
 // field means its default.
 type Options struct {
-	// Clock returns the time of every check. Default time.Now. Tests pass a
-	// settable clock. Time is taken in whole microseconds (UnixMicro), as
-	// the scripts take Redis TIME. It is read before the key's lock is
-	// taken, so two racing checks may reach a key in the other order; the
-	// algorithms never let a key's time run backwards, which makes such a
-	// check stricter, never looser.
+	// Clock returns the time of every check. Default: the wall clock at New
+	// plus the monotonic time since. Tests pass a settable clock. Time is
+	// taken in whole microseconds (UnixMicro), as the scripts take Redis
+	// TIME. A check may call Clock while it holds one of the Store's locks,
+	// so Clock must not call the Store. Racing checks of one key may read
+	// it in one order and reach the key in the other; the algorithms never
+	// let a key's time run backwards, which makes such a check stricter,
+	// never looser.
 	Clock func() time.Time
 	// Shards is the number of independently locked parts of the map, rounded
 	// up to a power of two and lowered to at most MaxKeys. Default

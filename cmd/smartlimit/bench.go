@@ -208,7 +208,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		if coalesce == "auto" || coalesce == "" {
 			coalesce = "auto: on"
 			if t.Redis.Mode() == rueidis.ClientModeCluster {
-				coalesce = "auto: off" // on the embedded server too, which rueidis takes for a Cluster
+				coalesce = "auto: off"
 			}
 		}
 		fmt.Fprintf(o.Stdout, "bench: %v, %d goroutines, %d keys, %s (%s), batch %d, coalescing %s, on %s\n",

@@ -259,6 +259,10 @@ func TestHealthStates(t *testing.T) {
 	}
 }
 
+// TestBenchEmbedded runs bench on the embedded server, whose Client
+// coalesces by default, with 16 goroutines, enough to fill the four batches
+// in flight and queue more: every mode of --coalesce must decide the same.
+// (That coalescing shares script calls is tested in the root module.)
 func TestBenchEmbedded(t *testing.T) {
 	for _, tc := range []struct {
 		batch    int
@@ -267,7 +271,7 @@ func TestBenchEmbedded(t *testing.T) {
 		batch := tc.batch
 		t.Run(fmt.Sprintf("batch %d coalescing %s", batch, tc.coalesce), func(t *testing.T) {
 			var out bytes.Buffer
-			o := benchOptions{Duration: time.Minute, MaxChecks: 210, Concurrency: 3, Keys: 5, Batch: batch, Coalesce: tc.coalesce,
+			o := benchOptions{Duration: time.Minute, MaxChecks: 210, Concurrency: 16, Keys: 5, Batch: batch, Coalesce: tc.coalesce,
 				Limit: smartlimit.Limit{Rate: 10, Period: time.Hour}, JSON: true,
 				Redis: redisOptions{Embedded: true}, Stdout: &out, Stderr: io.Discard}
 			if err := runBench(context.Background(), o); err != nil {

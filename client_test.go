@@ -500,10 +500,16 @@ func TestWait(t *testing.T) {
 	if waited := time.Since(start); waited < 49*time.Millisecond {
 		t.Errorf("two Waits returned after %v; the limit allows one per 50ms", waited)
 	}
-	short, cancel := context.WithTimeout(ctx, 5*time.Millisecond)
+	// A deadline long enough for a round trip on a loaded machine, short of
+	// the wait: Wait gives up at once.
+	slow := smartlimit.Limit{Rate: 1, Period: time.Hour}
+	if err := c.Wait(ctx, "k2", slow); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Wait(short, "k", l); !errors.Is(err, smartlimit.ErrWouldExceedDeadline) {
-		t.Errorf("Wait with a 5ms deadline = %v, want ErrWouldExceedDeadline", err)
+	if err := c.Wait(short, "k2", slow); !errors.Is(err, smartlimit.ErrWouldExceedDeadline) {
+		t.Errorf("Wait with a 10s deadline for an hour's wait = %v, want ErrWouldExceedDeadline", err)
 	}
 	if err := smartlimit.WaitN(ctx, c, "k", l, 2); !errors.Is(err, smartlimit.ErrNeverAllowed) {
 		t.Errorf("WaitN(2) on burst 1 = %v, want ErrNeverAllowed", err)

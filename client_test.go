@@ -515,3 +515,49 @@ func TestWait(t *testing.T) {
 		t.Errorf("WaitN(2) on burst 1 = %v, want ErrNeverAllowed", err)
 	}
 }
+
+// A key of another type under a check's Redis key fails the check with
+// WRONGTYPE and is left as it was, whether it is checked alone or in a batch
+// (where MGET reads it as absent).
+func TestForeignKeyType(t *testing.T) {
+	t.Run("miniredis", func(t *testing.T) {
+		// A standalone client, so that the batch is one script call.
+		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{smartlimittest.New(t).Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		testForeignKeyType(t, rc)
+	})
+	t.Run("redis-server", func(t *testing.T) { testForeignKeyType(t, redistest.Start(t).Client(t)) })
+}
+
+func testForeignKeyType(t *testing.T, rc rueidis.Client) {
+	for _, a := range allAlgorithms() {
+		t.Run(a.String(), func(t *testing.T) {
+			c, err := smartlimit.New(rc, smartlimit.WithPrefix(fmt.Sprint("f", time.Now().UnixNano())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := smartlimit.Limit{Algorithm: a, Rate: 10, Period: time.Minute}
+			rk, _ := c.Key("victim", l)
+			const foreign = "LIST"
+			if err := rc.Do(ctx, rc.B().Rpush().Key(rk).Element("theirs").Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
+			wrongType := func(what string, err error) {
+				t.Helper()
+				if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+					t.Errorf("%s: %v, want WRONGTYPE", what, err)
+				}
+			}
+			_, err = c.Allow(ctx, "victim", l)
+			wrongType("alone", err)
+			_, err = c.AllowMany(ctx, []smartlimit.Request{{Key: "before", Limit: l, Cost: 1}, {Key: "victim", Limit: l, Cost: 1}, {Key: "after", Limit: l, Cost: 1}})
+			wrongType("in a batch", err)
+			if typ, err := rc.Do(ctx, rc.B().Type().Key(rk).Build()).ToString(); err != nil || strings.ToUpper(typ) != foreign {
+				t.Errorf("the foreign key is now a %q (%v), want it kept", typ, err)
+			}
+		})
+	}
+}

@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 2, "74c73c7dd7d6f16031fb4cfa1fd4240a17927eb7"},
-	{"token_bucket", 2, "eed5159865d46166128923c0d55ef369166d9002"},
-	{"fixed_window", 2, "f48a18090828cc5415dfbaf47257469f9deafb0a"},
-	{"sliding_window", 2, "69028b90af7dfd477afc39be01c580440891b7c6"},
-	{"sliding_window_counter", 2, "cb5e144a495445dc1ecda751b6484441d342399d"},
-	{"leaky_bucket", 2, "096c5ec9f144471c0c42a557d86cca8b0166c835"},
-	{"concurrency", 2, "235c949d2221bb43a668739a8464d75d3a305a39"},
-	{"multi", 2, "4f339ecb71eea3eeb57458eae41164599c434211"},
+	{"gcra", 3, "042a7575c00736ecbd0e63afcd57e45da34db361"},
+	{"token_bucket", 3, "00d8a787faedd2255f260df86ba9b860b45e85de"},
+	{"fixed_window", 3, "5990b2e309b54275f3224c1b0acad0c920c2f2bd"},
+	{"sliding_window", 3, "4506d470e7e0ed172c6e52a1ecd0244fe0a8c2ce"},
+	{"sliding_window_counter", 3, "b19b6edba38904293282db22903d12dfc861e7a8"},
+	{"leaky_bucket", 3, "2a103709fd606707c3aaca39e4e1c7e4aaea02da"},
+	{"concurrency", 3, "845d0d4028dd8dde71e7059d176e02851de4e7e0"},
+	{"multi", 3, "ec6af24f97ba8df1c09c752164cbf9595ff8c7a1"},
 }
 
 func TestManifest(t *testing.T) {

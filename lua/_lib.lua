@@ -20,6 +20,27 @@ local floor, ceil = math.floor, math.ceil
 -- first item's write.
 local PRE = {}
 
+-- STRING[f] is true for the ALG functions whose state is one string key,
+-- which read PRE and write with put; the others keep sorted sets.
+local STRING = {}
+
+-- put writes a string state that expires in ms. MGET reads a key of another
+-- type as absent, as it does an absent key, so a key it read as absent is
+-- written only if it still does not exist (NX); if it does, it holds another
+-- type, and GET fails on it with WRONGTYPE, as for a call of one item,
+-- rather than SET overwrite it.
+local function put(key, v, ms)
+  if PRE[key] == false then
+    PRE[key] = nil
+    if not redis.call('SET', key, v, 'PX', ms, 'NX') then
+      redis.call('GET', key)
+    end
+    return
+  end
+  PRE[key] = nil
+  redis.call('SET', key, v, 'PX', ms)
+end
+
 -- ALG[code] = function(key, now, P, R, B, n, commit) decides cost n for one
 -- key and writes the new state only when commit is true and the request is
 -- allowed with n > 0. It returns allowed (1 or 0), remaining, reset_after,

@@ -25,6 +25,7 @@ end
 -- Each item's algorithm, constants and cost, by item. A batch repeats one
 -- limit for many keys, so its constants are sent and parsed once per run.
 local F, PP, RR, BB, N = {}, {}, {}, {}, {}
+local ns = 0 -- items of string state
 local i, j = 1, 3
 while i <= nk do
   local f, P, R, B, cnt = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
@@ -33,6 +34,9 @@ while i <= nk do
   end
   if not cnt or cnt < 1 or i + cnt - 1 > nk then
     return redis.error_reply('ERR smartlimit: a run of items does not match the KEYS')
+  end
+  if STRING[f] then
+    ns = ns + cnt
   end
   j = j + 5
   for _ = 1, cnt do
@@ -52,13 +56,21 @@ if mode == '3' then
   return out
 end
 
-if nk > 1 then
-  -- One MGET instead of a GET per item. It answers nil for keys that are
-  -- not strings (the sorted sets of sliding_window and concurrency), which
-  -- never read PRE.
-  local vals = redis.call('MGET', unpack(KEYS))
-  for k = 1, nk do
-    PRE[KEYS[k]] = vals[k]
+if nk > 1 and ns > 0 then
+  -- One MGET instead of a GET per item, for the keys of string state (it
+  -- reads the others' sorted sets as absent, to no use).
+  local str = KEYS
+  if ns < nk then
+    str = {}
+    for k = 1, nk do
+      if STRING[F[k]] then
+        str[#str + 1] = KEYS[k]
+      end
+    end
+  end
+  local vals = redis.call('MGET', unpack(str))
+  for k = 1, #str do
+    PRE[str[k]] = vals[k]
   end
 end
 

@@ -1,4 +1,4 @@
--- smartlimit:fixed_window v2
+-- smartlimit:fixed_window v3
 -- Fixed window: one string key "window_start count". Windows are aligned to
 -- multiples of the period P (µs) since the Unix epoch; R units per window.
 ALG[2] = function(key, now, P, R, _, n, commit)
@@ -34,8 +34,8 @@ ALG[2] = function(key, now, P, R, _, n, commit)
     reset = e
   end
   if commit and n > 0 then
-    PRE[key] = nil
-    redis.call('SET', key, string.format('%d %d', cur, count), 'PX', ceil(reset / 1000))
+    put(key, string.format('%d %d', cur, count), ceil(reset / 1000))
   end
   return 1, R - count, reset, 0, 0
 end
+STRING[ALG[2]] = true

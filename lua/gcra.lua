@@ -1,4 +1,4 @@
--- smartlimit:gcra v2
+-- smartlimit:gcra v3
 -- GCRA: one string key holding the theoretical arrival time (TAT) as whole
 -- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
 -- full. shaping is true for the leaky bucket, which shares this code.
@@ -32,13 +32,12 @@ local function gcra(key, now, P, R, B, n, commit, shaping)
     local us = floor(nd / R)
     local frac = nd - us * R
     if frac == 0 then
-      PRE[key] = nil
-      redis.call('SET', key, now + us, 'PX', ceil(reset / 1000))
+      put(key, now + us, ceil(reset / 1000))
     else
-      PRE[key] = nil
-      redis.call('SET', key, string.format('%d %d', now + us, frac), 'PX', ceil(reset / 1000))
+      put(key, string.format('%d %d', now + us, frac), ceil(reset / 1000))
     end
   end
   return ok, rem, reset, retry, delay
 end
 ALG[0] = gcra
+STRING[ALG[0]] = true

@@ -1,4 +1,4 @@
--- smartlimit:leaky_bucket v2
+-- smartlimit:leaky_bucket v3
 -- Leaky bucket as a meter that shapes: GCRA's state and arithmetic (the next
 -- free slot), but an admitted request is told how long to wait (delay)
 -- behind the queue, and capacity counts the request being served. Needs
@@ -6,3 +6,4 @@
 ALG[5] = function(key, now, P, R, B, n, commit)
   return gcra(key, now, P, R, B, n, commit, true)
 end
+STRING[ALG[5]] = true

@@ -1,4 +1,4 @@
--- smartlimit:sliding_window_counter v2
+-- smartlimit:sliding_window_counter v3
 -- Sliding window counter: one string key "window_start prev curr". The units
 -- in (now-P, now] are estimated as prev*(P-elapsed)/P + curr and compared
 -- multiplied out by P, so no fraction is ever rounded.
@@ -57,8 +57,8 @@ ALG[4] = function(key, now, P, R, _, n, commit)
     reset = cur + 2 * P - now
   end
   if commit and n > 0 then
-    PRE[key] = nil
-    redis.call('SET', key, string.format('%d %d %d', cur, prev, curr), 'PX', ceil(reset / 1000))
+    put(key, string.format('%d %d %d', cur, prev, curr), ceil(reset / 1000))
   end
   return 1, R - curr - ceil(prev * w / P), reset, 0, 0
 end
+STRING[ALG[4]] = true

@@ -1,4 +1,4 @@
--- smartlimit:token_bucket v2
+-- smartlimit:token_bucket v3
 -- Token bucket: one string key "missing last_us", the ticks missing from a
 -- full bucket as of the last update. It refills R ticks per µs, so it
 -- decides exactly as GCRA, but stores tokens and a time instead of a TAT.
@@ -26,8 +26,8 @@ ALG[1] = function(key, now, P, R, B, n, commit)
   end
   local ok, rem, reset, retry, delay, nd = bucket(d, P, R, B, n, false)
   if commit and ok == 1 and n > 0 then
-    PRE[key] = nil
-    redis.call('SET', key, string.format('%d %d', nd, now), 'PX', ceil(reset / 1000))
+    put(key, string.format('%d %d', nd, now), ceil(reset / 1000))
   end
   return ok, rem, reset, retry, delay
 end
+STRING[ALG[1]] = true

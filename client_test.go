@@ -555,6 +555,17 @@ func testForeignKeyType(t *testing.T, rc rueidis.Client) {
 			wrongType("alone", err)
 			_, err = c.AllowMany(ctx, []smartlimit.Request{{Key: "before", Limit: l, Cost: 1}, {Key: "victim", Limit: l, Cost: 1}, {Key: "after", Limit: l, Cost: 1}})
 			wrongType("in a batch", err)
+			if a == smartlimit.Concurrency {
+				return // AllowAll takes no Concurrency limits
+			}
+			// All or nothing charges nothing when it fails so, even for the
+			// limits decided before the one whose key holds another type.
+			first := smartlimit.Limit{Algorithm: smartlimit.GCRA, Rate: 10, Period: time.Second}
+			_, err = c.AllowAll(ctx, "victim", 1, first, l)
+			wrongType("all or nothing", err)
+			if r, err := c.Peek(ctx, "victim", first); err != nil || r.Remaining != 10 {
+				t.Errorf("the other limit after a failed AllowAll: %+v %v, want nothing charged", r, err)
+			}
 			if typ, err := rc.Do(ctx, rc.B().Type().Key(rk).Build()).ToString(); err != nil || strings.ToUpper(typ) != foreign {
 				t.Errorf("the foreign key is now a %q (%v), want it kept", typ, err)
 			}

@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 3, "042a7575c00736ecbd0e63afcd57e45da34db361"},
-	{"token_bucket", 3, "00d8a787faedd2255f260df86ba9b860b45e85de"},
-	{"fixed_window", 3, "5990b2e309b54275f3224c1b0acad0c920c2f2bd"},
-	{"sliding_window", 3, "4506d470e7e0ed172c6e52a1ecd0244fe0a8c2ce"},
-	{"sliding_window_counter", 3, "b19b6edba38904293282db22903d12dfc861e7a8"},
-	{"leaky_bucket", 3, "2a103709fd606707c3aaca39e4e1c7e4aaea02da"},
-	{"concurrency", 3, "845d0d4028dd8dde71e7059d176e02851de4e7e0"},
-	{"multi", 3, "ec6af24f97ba8df1c09c752164cbf9595ff8c7a1"},
+	{"gcra", 3, "9d8c16da5c3cc1eab06af89134529d5820807d4c"},
+	{"token_bucket", 3, "74eebaf3ed12164a859ada16fa742e2003231d25"},
+	{"fixed_window", 3, "9ed9ceaf1a5a35197b465695a8bbbd08e6aed45e"},
+	{"sliding_window", 3, "8672e94bfe44d75932633c52e8db340f4bf125a4"},
+	{"sliding_window_counter", 3, "b7302b49105fb71768427a3a099b403d708e5463"},
+	{"leaky_bucket", 3, "bd46f50da1004e0a9ea1180f6f35d47297e2542b"},
+	{"concurrency", 3, "dd6c8ea6d2675b79f49edc4e4f3d5debee6aab63"},
+	{"multi", 3, "8d96e2dded8d831d4169e601f6f4e85e6b660a30"},
 }
 
 func TestManifest(t *testing.T) {

@@ -94,6 +94,15 @@ end
 if mode == '1' then
   -- All or nothing: commit every item only if every item passed; otherwise
   -- report what is there, uncharged, with no retry of its own.
+  if all then
+    -- A key MGET read as absent may hold another type (see put): GET it
+    -- first, so that WRONGTYPE comes before any item is written.
+    for k = 1, nk do
+      if N[k] > 0 and PRE[KEYS[k]] == false then
+        redis.call('GET', KEYS[k])
+      end
+    end
+  end
   for k = 1, nk do
     local f, P, R, B, n = F[k], PP[k], RR[k], BB[k], N[k]
     local o = (k - 1) * 5

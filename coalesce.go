@@ -25,8 +25,8 @@ import (
 //
 // Results are the same as without coalescing: each check is decided on its
 // own, in arrival order. A check whose context ends while it waits returns
-// the context's error; if its batch was already sent, it may have counted,
-// as with any timeout. maxBatch ≤ 0 means 100.
+// the context's error; if it was already taken into a batch, it may have
+// counted, as with any timeout. maxBatch ≤ 0 means 100.
 func WithCoalescing(maxBatch int) Option {
 	return func(c *Client) error {
 		c.co, c.coSet = newCoalescer(c, maxBatch), true
@@ -58,10 +58,11 @@ func newCoalescer(c *Client, maxBatch int) *coalescer {
 const maxInFlight = 4
 
 // coalescer batches concurrent checks. At most maxInFlight batches are in
-// flight; the goroutine that sends one is its leader. When its batch returns, the leader
-// hands the checks that queued meanwhile to one of their own goroutines,
-// which leads the next batch, so no goroutine works for others for longer
-// than one batch.
+// flight. A check that finds fewer sends itself at once, alone, from its own
+// goroutine; checks that arrive meanwhile queue. When a batch returns, the
+// checks that queued meanwhile go out as the next batch, sent by a goroutine
+// that serves no caller: a batch carries the latest deadline among its
+// checks, or none, and no check waits for one past its own context.
 type coalescer struct {
 	c   *Client
 	max int
@@ -79,8 +80,7 @@ type queued struct {
 	ctx  context.Context
 	res  Result
 	err  error
-	next []*queued     // set when this check's goroutine is to lead the next batch
-	done chan struct{} // signaled once when res and err are set, or next is
+	done chan struct{} // signaled once, when res and err are set
 	one  [1]*queued    // a batch of this check alone
 }
 
@@ -115,80 +115,61 @@ func (co *coalescer) allow(ctx context.Context, req Request, p algo.Params) (Res
 
 	select {
 	case <-q.done:
+		res, err := q.res, q.err
+		q.free()
+		return res, err
 	case <-ctx.Done():
-		co.mu.Lock()
-		for i, x := range co.pending {
-			if x == q { // not sent yet: withdraw it, nothing was counted
-				co.pending = slices.Delete(co.pending, i, i+1)
-				co.mu.Unlock()
-				q.free()
-				return Result{}, ctx.Err()
-			}
-		}
-		co.mu.Unlock()
-		// Sent, or about to lead: wait no longer. A batch handed to us is
-		// led by a goroutine of its own, since we must return now.
-		go func() {
-			<-q.done
-			if q.next != nil {
-				co.lead(q.next, q)
-			}
-			q.free()
-		}()
-		return Result{}, ctx.Err()
 	}
-	if batch := q.next; batch != nil {
-		q.next = nil
-		if ctx.Done() == nil { // nothing can end this check early: lead here
-			co.lead(batch, q)
-			res, err := q.res, q.err
+	co.mu.Lock()
+	for i, x := range co.pending {
+		if x == q { // not taken into a batch: withdraw it, nothing was counted
+			co.pending = slices.Delete(co.pending, i, i+1)
+			co.mu.Unlock()
 			q.free()
-			return res, err
-		}
-		// The batch carries the latest deadline among its checks, or none,
-		// so this check must not wait for it past its own context: another
-		// goroutine leads it, and this one waits as any member does.
-		go co.lead(batch, nil)
-		select {
-		case <-q.done:
-		case <-ctx.Done():
-			go func() {
-				<-q.done
-				q.free()
-			}()
 			return Result{}, ctx.Err()
 		}
 	}
-	res, err := q.res, q.err
-	q.free()
-	return res, err
+	co.mu.Unlock()
+	// In a batch, which may count it: return now, and free q once the
+	// batch is done with it.
+	go func() {
+		<-q.done
+		q.free()
+	}()
+	return Result{}, ctx.Err()
 }
 
-// lead sends batch, delivers its results, signaling every check in it but
-// self (the caller's own, if the caller is one of them), and hands the next
-// batch, if any checks queued meanwhile, to the first of them.
+// lead sends batch and delivers its results, signaling every check in it but
+// self, the caller's own check if it is one of them. Then, while checks have
+// queued meanwhile, it sends them as the next batch: itself when it serves
+// no caller (self is nil), from a new goroutine otherwise, so that a caller
+// is held for its own batch only.
 func (co *coalescer) lead(batch []*queued, self *queued) {
-	co.send(batch)
-	for _, q := range batch {
-		if q != self {
-			q.signal() // q may be freed and reused from here on
+	for {
+		co.send(batch)
+		for _, q := range batch {
+			if q != self {
+				q.signal() // q may be freed and reused from here on
+			}
+		}
+		co.mu.Lock()
+		if len(co.pending) == 0 {
+			co.inFlight--
+			co.mu.Unlock()
+			return
+		}
+		n := min(len(co.pending), co.max)
+		batch = make([]*queued, n)
+		copy(batch, co.pending)
+		rest := copy(co.pending, co.pending[n:])
+		clear(co.pending[rest:]) // hold no pooled check beyond the list's end
+		co.pending = co.pending[:rest]
+		co.mu.Unlock()
+		if self != nil {
+			go co.lead(batch, nil)
+			return
 		}
 	}
-	co.mu.Lock()
-	if len(co.pending) == 0 {
-		co.inFlight--
-		co.mu.Unlock()
-		return
-	}
-	n := min(len(co.pending), co.max)
-	next := make([]*queued, n)
-	copy(next, co.pending)
-	rest := copy(co.pending, co.pending[n:])
-	clear(co.pending[rest:]) // hold no pooled check beyond the list's end
-	co.pending = co.pending[:rest]
-	co.mu.Unlock()
-	next[0].next = next
-	next[0].signal()
 }
 
 // send runs one batch. Its context carries no cancellation of any one

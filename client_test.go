@@ -522,12 +522,7 @@ func TestWait(t *testing.T) {
 func TestForeignKeyType(t *testing.T) {
 	t.Run("miniredis", func(t *testing.T) {
 		// A standalone client, so that the batch is one script call.
-		rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{smartlimittest.New(t).Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		testForeignKeyType(t, rc)
+		testForeignKeyType(t, singleClient(t, smartlimittest.New(t).Miniredis.Addr()))
 	})
 	t.Run("redis-server", func(t *testing.T) { testForeignKeyType(t, redistest.Start(t).Client(t)) })
 }

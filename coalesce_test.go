@@ -111,27 +111,38 @@ func TestConformanceCoalesced(t *testing.T) {
 	})
 }
 
-// slowClient delays and counts the script calls it passes on, so that
-// concurrent checks pile up behind the first ones, and it reports mode as
-// its topology.
-type slowClient struct {
+// hookClient passes calls on to a rueidis client, first running before
+// with the call's context and number of commands, and reports mode as its
+// topology.
+type hookClient struct {
 	rueidis.Client
-	mode  rueidis.ClientMode
-	calls atomic.Int64
+	mode   rueidis.ClientMode
+	before func(ctx context.Context, cmds int)
 }
 
-func (c *slowClient) Mode() rueidis.ClientMode { return c.mode }
+func (c *hookClient) Mode() rueidis.ClientMode { return c.mode }
 
-func (c *slowClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	c.calls.Add(1)
-	time.Sleep(20 * time.Millisecond)
+func (c *hookClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	c.before(ctx, 1)
 	return c.Client.Do(ctx, cmd)
 }
 
-func (c *slowClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	c.calls.Add(int64(len(cmds)))
-	time.Sleep(20 * time.Millisecond)
+func (c *hookClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	c.before(ctx, len(cmds))
 	return c.Client.DoMulti(ctx, cmds...)
+}
+
+// singleClient returns a rueidis client on addr, a miniredis, as a plain
+// redis-server gets it: rueidis takes miniredis, which answers CLUSTER
+// SLOTS, for a one-node Cluster unless forced.
+func singleClient(t *testing.T, addr string) rueidis.Client {
+	t.Helper()
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true, ForceSingleClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	return rc
 }
 
 // New coalesces on a standalone Redis and behind Sentinel unless told not
@@ -151,16 +162,10 @@ func TestCoalescingDefault(t *testing.T) {
 		{rueidis.ClientModeStandalone, []smartlimit.Option{smartlimit.WithCoalescing(0), smartlimit.WithoutCoalescing()}, false},
 	} {
 		t.Run(fmt.Sprintf("%s/%d options/on=%v", tc.mode, len(tc.opts), tc.on), func(t *testing.T) {
-			// rueidis takes miniredis for a one-node Cluster (it answers
-			// CLUSTER SLOTS); force the standalone client that a plain
-			// redis-server gets, and let slowClient report tc.mode.
-			s := smartlimittest.New(t)
-			single, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer single.Close()
-			rc := &slowClient{Client: single, mode: tc.mode}
+			// Calls take 20ms, so that simultaneous checks pile up.
+			var calls atomic.Int64
+			rc := &hookClient{Client: singleClient(t, smartlimittest.New(t).Miniredis.Addr()), mode: tc.mode,
+				before: func(_ context.Context, cmds int) { calls.Add(int64(cmds)); time.Sleep(20 * time.Millisecond) }}
 			lim, err := smartlimit.New(rc, tc.opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -176,69 +181,38 @@ func TestCoalescingDefault(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			calls := rc.calls.Load()
-			if on := calls < checks; on != tc.on {
-				t.Errorf("%d checks took %d script calls: coalescing %v, want %v", checks, calls, on, tc.on)
+			if on := calls.Load() < checks; on != tc.on {
+				t.Errorf("%d checks took %d script calls: coalescing %v, want %v", checks, calls.Load(), on, tc.on)
 			}
 		})
 	}
 }
 
-// gateClient holds the script calls it passes on: the first four until
-// first is closed, later ones until later is closed (or their context
-// ends, as rueidis honors it).
-type gateClient struct {
-	rueidis.Client
-	calls         atomic.Int64
-	first, later  chan struct{}
-	started, held chan struct{} // a later call started; buffered
-}
-
-func (c *gateClient) Mode() rueidis.ClientMode { return rueidis.ClientModeStandalone }
-
-func (c *gateClient) gate(ctx context.Context) error {
-	gate := c.first
-	if c.calls.Add(1) > 4 {
-		gate = c.later
-		select {
-		case c.started <- struct{}{}:
-		default:
-		}
-	}
-	select {
-	case <-gate:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (c *gateClient) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	if err := c.gate(ctx); err != nil {
-		return rueidis.RedisResult{} // not reached in the test: its batches have no deadline
-	}
-	return c.Client.Do(ctx, cmd)
-}
-
-func (c *gateClient) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
-	c.gate(ctx)
-	return c.Client.DoMulti(ctx, cmds...)
-}
-
-// A check that is handed the lead of a batch still returns when its own
-// context ends, though the batch, which carries a check without deadline,
-// goes on.
-func TestCoalescingLeaderHonorsContext(t *testing.T) {
-	s := smartlimittest.New(t)
-	single, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{s.Miniredis.Addr()}, DisableCache: true, ForceSingleClient: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer single.Close()
+// A queued check returns when its own context ends, though its batch,
+// which carries a check without deadline, goes on.
+func TestCoalescedCheckReturnsAtItsDeadline(t *testing.T) {
+	single := singleClient(t, smartlimittest.New(t).Miniredis.Addr())
 	if err := smartlimit.LoadScripts(ctx, single); err != nil {
 		t.Fatal(err)
 	}
-	rc := &gateClient{Client: single, first: make(chan struct{}), later: make(chan struct{}), started: make(chan struct{}, 1)}
+	// The first four calls are held until first is closed, the later ones
+	// until later is (or their context ends, as rueidis honors it).
+	var calls atomic.Int64
+	first, later, started := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	rc := &hookClient{Client: single, mode: rueidis.ClientModeStandalone, before: func(ctx context.Context, _ int) {
+		gate := first
+		if calls.Add(1) > 4 {
+			gate = later
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}}
 	lim, err := smartlimit.New(rc)
 	if err != nil {
 		t.Fatal(err)
@@ -246,6 +220,7 @@ func TestCoalescingLeaderHonorsContext(t *testing.T) {
 	l := smartlimit.PerSecond(1000)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer close(later) // first, on any return: let the held batches end
 	for range 4 { // four batches in flight, held
 		wg.Go(func() {
 			if _, err := lim.Allow(ctx, "bg", l); err != nil {
@@ -253,14 +228,14 @@ func TestCoalescingLeaderHonorsContext(t *testing.T) {
 			}
 		})
 	}
-	for rc.calls.Load() < 4 {
+	for calls.Load() < 4 {
 		time.Sleep(time.Millisecond)
 	}
 	xdone := make(chan error, 1)
 	go func() {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		_, err := lim.Allow(c, "x", l) // queues first, so it leads the next batch
+		_, err := lim.Allow(c, "x", l) // queues behind the four
 		xdone <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -270,9 +245,9 @@ func TestCoalescingLeaderHonorsContext(t *testing.T) {
 		}
 	})
 	time.Sleep(20 * time.Millisecond)
-	close(rc.first) // the four return; x leads [x, y], which is held
+	close(first) // the four return; [x, y] goes out, and is held
 	select {
-	case <-rc.started:
+	case <-started:
 	case err := <-xdone:
 		t.Fatalf("x returned (%v) before its batch was sent", err)
 	}
@@ -284,5 +259,4 @@ func TestCoalescingLeaderHonorsContext(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("x waited for its batch past its deadline")
 	}
-	close(rc.later)
 }

@@ -221,7 +221,8 @@ func TestCoalescedCheckReturnsAtItsDeadline(t *testing.T) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer close(later) // first, on any return: let the held batches end
-	for range 4 {      // four batches in flight, held
+	// Four batches in flight, held.
+	for range 4 {
 		wg.Go(func() {
 			if _, err := lim.Allow(ctx, "bg", l); err != nil {
 				t.Error(err)

@@ -3,6 +3,8 @@ package smartlimit_test
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -10,9 +12,10 @@ import (
 	"github.com/smartlimit/smartlimit"
 )
 
-// newExampleClient returns a Client on an in-process miniredis, stopped by
-// the returned function. Real programs connect to their Redis instead.
-func newExampleClient() (*smartlimit.Client, func()) {
+// newExampleClient returns a Client with opts on an in-process miniredis,
+// stopped by the returned function. Real programs connect to their Redis
+// instead.
+func newExampleClient(opts ...smartlimit.Option) (*smartlimit.Client, func()) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
 		panic(err)
@@ -22,7 +25,7 @@ func newExampleClient() (*smartlimit.Client, func()) {
 	if err != nil {
 		panic(err)
 	}
-	lim, err := smartlimit.New(rc)
+	lim, err := smartlimit.New(rc, opts...)
 	if err != nil {
 		panic(err)
 	}
@@ -131,4 +134,32 @@ func ExampleParseLimit() {
 	// "5000/1h burst=500"  5000/1h0m0s burst=500
 	// "3/250ms"            3/250ms
 	// smartlimit: invalid limits "10 per second": want RATE/PERIOD, like "10/s"
+}
+
+// Concurrent checks share script calls, in batches of up to 50 here; each
+// is still decided on its own, so exactly the burst passes. (Coalescing is
+// on by default for a standalone Redis or Sentinel; the option sets the
+// batch size, and turns it on for a Cluster, as rueidis takes miniredis for.)
+func ExampleWithCoalescing() {
+	lim, stop := newExampleClient(smartlimit.WithCoalescing(50))
+	defer stop()
+	ctx := context.Background()
+
+	limit := smartlimit.PerSecond(5)
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			r, err := lim.Allow(ctx, "user:42", limit)
+			if err != nil {
+				panic(err)
+			}
+			if r.Allowed {
+				allowed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Println("allowed:", allowed.Load())
+	// Output: allowed: 5
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -435,4 +437,58 @@ func ExampleOptions_localShare() {
 	r, _ := s.Allow(context.Background(), "alice", smartlimit.PerMinute(100))
 	fmt.Println(r.Limit, r.Remaining)
 	// Output: 33 32
+}
+
+// TestChecksRacingSweeps checks keys from several goroutines while a sweep
+// removes the keys that are back to full and the checks add them again, the
+// table's lock-free readers racing its writers (under -race in CI). Every
+// key must allow exactly its burst in each round. The interleaving where a
+// check finds a key the sweep then removes is rare here;
+// TestRemovedKeyIsNotCharged sets it up directly.
+func TestChecksRacingSweeps(t *testing.T) {
+	s, c := newStore(t, memfallback.Options{SweepInterval: -1, Shards: 2})
+	const (
+		keys       = 1000
+		burst      = 2
+		goroutines = 4
+		rounds     = 20
+	)
+	l := smartlimit.Limit{Rate: burst, Period: time.Second}
+	names := make([]string, keys)
+	for k := range names {
+		names[k] = "k" + strconv.Itoa(k)
+	}
+	for round := range rounds {
+		c.Advance(time.Second) // every key back to full, so a sweep removes it
+		allowed := make([]atomic.Int64, keys)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			s.Sweep()
+		})
+		for g := range goroutines {
+			wg.Go(func() {
+				<-start
+				for i := range 2 * keys * burst {
+					k := (i*(2*g+1) + g*keys/goroutines) % keys
+					r, err := s.AllowN(ctx, names[k], l, 1)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if r.Allowed {
+						allowed[k].Add(1)
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for k := range allowed {
+			if n := allowed[k].Load(); n != burst {
+				t.Fatalf("round %d: key %d allowed %d times on a frozen clock, want exactly its burst %d", round, k, n, burst)
+			}
+		}
+	}
 }

@@ -30,6 +30,10 @@ func keys(n int) []string {
 	return ks
 }
 
+// strides are the steps of the parallel goroutines' walks over the keys:
+// primes, so that every walk visits every key of 10,000.
+var strides = []int{1, 3, 7, 11, 13, 17, 19, 23}
+
 // checker is one check of key i.
 type checker func(i int) bool
 
@@ -51,11 +55,16 @@ func run(b *testing.B, nkeys int, newChecker func(keys []string) checker) {
 		b.ReportAllocs()
 		var next atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
-			i := int(next.Add(7919)) % nkeys
+			// Each goroutine walks the keys from its own start with its
+			// own stride. Walking them in step, goroutines that lap one
+			// another fall into a convoy, each waiting for the key the
+			// one ahead holds, which real traffic does not do.
+			g := int(next.Add(1))
+			i, stride := g*7919%nkeys, strides[g%len(strides)]%nkeys
 			for pb.Next() {
 				check(i)
-				if i++; i == nkeys {
-					i = 0
+				if i += stride; i >= nkeys {
+					i -= nkeys
 				}
 			}
 		})

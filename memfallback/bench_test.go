@@ -59,14 +59,19 @@ func benchAllowN(b *testing.B, clock func() time.Time) {
 				b.ReportAllocs()
 				var next atomic.Int64
 				b.RunParallel(func(pb *testing.PB) {
-					i := int(next.Add(7919)) % len(keys) // goroutines start apart
+					// Each goroutine walks the keys from its own start
+					// with its own prime stride: walking them in step,
+					// goroutines that lap one another fall into a convoy
+					// on one key at a time.
+					g := int(next.Add(1))
+					i, stride := g*7919%nkeys, []int{1, 3, 7, 11, 13, 17, 19, 23}[g%8]%nkeys
 					for pb.Next() {
 						if _, err := s.AllowN(context.Background(), keys[i], l, 1); err != nil {
 							b.Error(err)
 							return
 						}
-						if i++; i == len(keys) {
-							i = 0
+						if i += stride; i >= nkeys {
+							i -= nkeys
 						}
 					}
 				})

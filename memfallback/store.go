@@ -533,17 +533,19 @@ func (s *Store) now() int64 {
 	return s.clock().UnixMicro()
 }
 
-// shard returns key's shard and tag.
-func (s *Store) shard(key string) (*shard, uint64) {
-	h := maphash.String(s.seed, key)
-	return &s.shards[h&s.mask], tagOf(h)
-}
+// shard returns the shard of a key whose tag is tag.
+func (s *Store) shard(tag uint64) *shard { return &s.shards[tag&s.mask] }
+
+// tag returns key's tag, which picks its shard (low bits) and its slot in
+// the shard's table (high bits).
+func (s *Store) tag(key string) uint64 { return tagOf(maphash.String(s.seed, key)) }
 
 // locked returns key's shard, locked, key's tag, and key's state in the
 // shard, locked too, or nil when the shard holds no state for key. The
 // caller unlocks both.
 func (s *Store) locked(key string) (*shard, uint64, *keyState) {
-	sh, tag := s.shard(key)
+	tag := s.tag(key)
+	sh := s.shard(tag)
 	sh.mu.Lock()
 	ks := sh.t.Load().find(tag, key)
 	if ks != nil {
@@ -745,7 +747,8 @@ func (s *Store) allow(ctx context.Context, r *smartlimit.Result, key string, l s
 			return err
 		}
 	}
-	sh, tag := s.shard(key)
+	tag := s.tag(key)
+	sh := s.shard(tag)
 	if ks := sh.t.Load().find(tag, key); ks != nil && s.decide(r, ks, p, n, id) {
 		return nil
 	}

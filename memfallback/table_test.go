@@ -39,7 +39,8 @@ func TestRemovedKeyIsNotCharged(t *testing.T) {
 	}
 	c.t = c.t.Add(time.Hour) // back to full: a sweep removes it
 
-	sh, tag := s.shard("k")
+	tag := s.tag("k")
+	sh := s.shard(tag)
 	ks := sh.t.Load().find(tag, "k") // what a check found just before the sweep
 	p := s.memoHit(l, 1)
 	if ks == nil || p == nil {

@@ -195,8 +195,27 @@ func newTable(slots int) *table {
 	return &table{tags: make([]atomic.Uint64, slots), kss: make([]atomic.Pointer[keyState], slots), mask: uint64(slots - 1)}
 }
 
-// find returns the key with tag and name key, or nil. It takes no lock; a
-// nil is exact only with the shard's mu held.
+// candidate returns the first key in t with tag, or nil, without a lock
+// and without reading the key's state: the caller compares the name once it
+// holds the key's lock. Reading the name first would fetch the key's cache
+// line, written by whichever core checked the key last, once to read and
+// again to lock. With 64-bit tags a candidate is nearly always the key; a
+// nil only says the key may be absent.
+func (t *table) candidate(tag uint64) *keyState {
+	for i := t.home(tag); ; i = (i + 1) & t.mask {
+		switch t.tags[i].Load() {
+		case emptyTag:
+			return nil
+		case tag:
+			if ks := t.kss[i].Load(); ks != nil {
+				return ks
+			}
+		}
+	}
+}
+
+// find returns the key with tag and name key, or nil. Requires the shard's
+// mu held.
 func (t *table) find(tag uint64, key string) *keyState {
 	for i := t.home(tag); ; i = (i + 1) & t.mask {
 		switch t.tags[i].Load() {
@@ -210,10 +229,10 @@ func (t *table) find(tag uint64, key string) *keyState {
 	}
 }
 
-// fill stores ks in the first free slot of its probe and counts it.
-// Requires the shard's mu held and ks's key absent from t.
-func (t *table) fill(ks *keyState) {
-	i := t.home(ks.tag)
+// fill stores ks, whose tag is tag, in the first free slot of its probe and
+// counts it. Requires the shard's mu held and ks's key absent from t.
+func (t *table) fill(tag uint64, ks *keyState) {
+	i := t.home(tag)
 	for ; ; i = (i + 1) & t.mask {
 		if tag := t.tags[i].Load(); tag == emptyTag || tag == tombTag {
 			if tag == emptyTag {
@@ -224,7 +243,7 @@ func (t *table) fill(ks *keyState) {
 	}
 	t.live++
 	t.kss[i].Store(ks) // before the tag: a reader that matches the tag finds ks
-	t.tags[i].Store(ks.tag)
+	t.tags[i].Store(tag)
 }
 
 // rebuilt returns a new table holding t's keys, sized for live keys at
@@ -237,29 +256,29 @@ func (t *table) rebuilt(live int) *table {
 	nt := newTable(slots)
 	for i := range t.kss {
 		if ks := t.kss[i].Load(); ks != nil {
-			nt.fill(ks)
+			nt.fill(t.tags[i].Load(), ks)
 		}
 	}
 	return nt
 }
 
-// put adds ks, whose key sh does not hold, to sh's table, moving to a larger
-// (or compacted) table first when the table would be more than three
-// quarters used. Requires sh.mu held.
-func (sh *shard) put(ks *keyState) {
+// put adds ks, whose key sh does not hold and whose tag is tag, to sh's
+// table, moving to a larger (or compacted) table first when the table would
+// be more than three quarters used. Requires sh.mu held.
+func (sh *shard) put(tag uint64, ks *keyState) {
 	t := sh.t.Load()
 	if (t.used+1)*4 > len(t.tags)*3 {
 		t = t.rebuilt(t.live + 1)
 		sh.t.Store(t)
 	}
-	t.fill(ks)
+	t.fill(tag, ks)
 }
 
-// unlink removes ks, which has just been marked dead, from sh's table.
-// Requires sh.mu held.
-func (sh *shard) unlink(ks *keyState) {
+// unlink removes ks, whose tag is tag and which has just been marked dead,
+// from sh's table. Requires sh.mu held.
+func (sh *shard) unlink(tag uint64, ks *keyState) {
 	t := sh.t.Load()
-	for i := t.home(ks.tag); ; i = (i + 1) & t.mask {
+	for i := t.home(tag); ; i = (i + 1) & t.mask {
 		if t.kss[i].Load() == ks {
 			t.tags[i].Store(tombTag)
 			t.kss[i].Store(nil)
@@ -293,7 +312,6 @@ func (sh *shard) compact() {
 // table without the shard lock looks again.
 type keyState struct {
 	mu    sync.Mutex
-	tag   uint64 // tagOf the key's hash
 	key   string
 	first entry
 }
@@ -303,7 +321,7 @@ func (ks *keyState) dead() bool { return ks.first.p == nil }
 
 // find returns ks's entry for p, or nil. Requires ks.mu held and ks alive.
 func (ks *keyState) find(p *algo.Params) *entry {
-	for e := &ks.first; e != nil; e = e.next {
+	for e := &ks.first; e != nil; e = e.next() {
 		if e.p == p || *e.p == *p { // the same memo, nearly always
 			return e
 		}
@@ -316,22 +334,23 @@ func (ks *keyState) find(p *algo.Params) *entry {
 func (ks *keyState) add(e *entry) {
 	ne := new(entry)
 	*ne = *e
-	ne.next, ks.first.next = ks.first.next, ne
+	ne.ext().next = ks.first.next()
+	ks.first.ext().next = ne
 }
 
-// drop removes the entry *link points to, given as link = &prev.next or nil
-// for the first; when that was the last entry ks is left dead. Requires both
-// locks held.
+// drop removes the entry *link points to, given as link = &prev.x.next or
+// nil for the first; when that was the last entry ks is left dead.
+// Requires both locks held.
 func (ks *keyState) drop(link **entry) {
 	if link == nil {
-		if next := ks.first.next; next != nil {
+		if next := ks.first.next(); next != nil {
 			ks.first = *next
 		} else {
 			ks.first = entry{}
 		}
 		return
 	}
-	*link = (*link).next
+	*link = (*link).next()
 }
 
 // remove drops ks's entry for p, if it holds one, and reports whether it
@@ -341,9 +360,9 @@ func (ks *keyState) remove(p *algo.Params) bool {
 		ks.drop(nil)
 		return true
 	}
-	for prev := &ks.first; prev.next != nil; prev = prev.next {
-		if *prev.next.p == *p {
-			ks.drop(&prev.next)
+	for prev := &ks.first; prev.next() != nil; prev = prev.x.next {
+		if *prev.x.next.p == *p {
+			ks.drop(&prev.x.next)
 			return true
 		}
 	}
@@ -354,12 +373,12 @@ func (ks *keyState) remove(p *algo.Params) bool {
 // and returns how many it dropped. Requires both locks held.
 func (ks *keyState) dropExpired(now int64) int {
 	n := 0
-	for prev := &ks.first; prev.next != nil; {
-		if prev.next.expired(now) {
-			ks.drop(&prev.next)
+	for prev := &ks.first; prev.next() != nil; {
+		if prev.x.next.expired(now) {
+			ks.drop(&prev.x.next)
 			n++
 		} else {
-			prev = prev.next
+			prev = prev.x.next
 		}
 	}
 	if ks.first.expired(now) {
@@ -369,17 +388,17 @@ func (ks *keyState) dropExpired(now int64) int {
 	return n
 }
 
-// sweepKey drops ks's replenished entries and removes ks when none is
-// left; it skips held, a key the caller has locked. It returns how many
-// entries it dropped. Requires sh.mu held.
-func (sh *shard) sweepKey(ks, held *keyState, now int64) int {
+// sweepKey drops ks's replenished entries and removes ks, whose tag is
+// tag, when none is left; it skips held, a key the caller has locked. It
+// returns how many entries it dropped. Requires sh.mu held.
+func (sh *shard) sweepKey(tag uint64, ks, held *keyState, now int64) int {
 	if ks == held {
 		return 0
 	}
 	ks.mu.Lock()
 	n := ks.dropExpired(now)
 	if ks.dead() {
-		sh.unlink(ks)
+		sh.unlink(tag, ks)
 	}
 	ks.mu.Unlock()
 	sh.n -= n
@@ -388,19 +407,37 @@ func (sh *shard) sweepKey(ks, held *keyState, now int64) int {
 
 // entry is one key's state under one limit. Fixed-size algorithms use s;
 // SlidingWindow and Concurrency use x. p points to the limit's memoised
-// Params, which never change, so that a keyState takes 80 bytes, one size
-// class (TestFlood reports what a full store holds).
+// Params, which never change. Together they keep a keyState to 64 bytes,
+// one cache line: a check writes one line, and a store full at 100,000
+// keys holds less (TestFlood reports it).
 type entry struct {
-	p    *algo.Params
-	s    algo.State
-	x    *ext
-	next *entry // the key's next entry, for another limit
+	p *algo.Params
+	s algo.State
+	x *ext // nil until the entry has a log, leases or a next entry
 }
 
-// ext is the state of the algorithms whose state grows with their rate.
+// next returns the key's entry after e, or nil.
+func (e *entry) next() *entry {
+	if e.x == nil {
+		return nil
+	}
+	return e.x.next
+}
+
+// ext returns e.x, allocating it first if need be.
+func (e *entry) ext() *ext {
+	if e.x == nil {
+		e.x = &ext{}
+	}
+	return e.x
+}
+
+// ext is what an entry holds beyond a fixed-size state: the state of the
+// algorithms whose state grows with their rate, and the key's next entry.
 type ext struct {
 	log    algo.Log    // SlidingWindow
 	leases algo.Leases // Concurrency
+	next   *entry      // the key's next entry, for another limit
 }
 
 var _ interface {
@@ -501,7 +538,7 @@ func (s *Store) Sweep() int {
 		t := sh.t.Load()
 		for i := range t.kss {
 			if ks := t.kss[i].Load(); ks != nil {
-				dropped += sh.sweepKey(ks, nil, now)
+				dropped += sh.sweepKey(t.tags[i].Load(), ks, nil, now)
 			}
 		}
 		sh.compact()
@@ -621,15 +658,9 @@ func scale(v int64, f float64) int64 {
 func (e *entry) step(now, n int64, id string, d *algo.Decision) {
 	switch e.p.Kind {
 	case algo.SlidingWindow:
-		if e.x == nil {
-			e.x = &ext{}
-		}
-		*d = algo.StepSlidingWindow(e.p, &e.x.log, now, n)
+		*d = algo.StepSlidingWindow(e.p, &e.ext().log, now, n)
 	case algo.Concurrency:
-		if e.x == nil {
-			e.x = &ext{}
-		}
-		*d = algo.StepConcurrency(e.p, &e.x.leases, now, n, id)
+		*d = algo.StepConcurrency(e.p, &e.ext().leases, now, n, id)
 	default:
 		algo.Step(e.p, &e.s, now, n, d) // e.s changes only when allowed with n > 0
 	}
@@ -704,8 +735,8 @@ func (s *Store) makeRoom(sh *shard, held *keyState, now int64, need int) bool {
 	t := sh.t.Load()
 	start, seen := rand.Uint64(), 0 // a fresh sample each time
 	for j := range uint64(len(t.kss)) {
-		if ks := t.kss[(start+j)&t.mask].Load(); ks != nil {
-			sh.sweepKey(ks, held, now)
+		if i := (start + j) & t.mask; t.kss[i].Load() != nil {
+			sh.sweepKey(t.tags[i].Load(), t.kss[i].Load(), held, now)
 			if seen++; seen == evictSample {
 				break
 			}
@@ -749,18 +780,19 @@ func (s *Store) allow(ctx context.Context, r *smartlimit.Result, key string, l s
 	}
 	tag := s.tag(key)
 	sh := s.shard(tag)
-	if ks := sh.t.Load().find(tag, key); ks != nil && s.decide(r, ks, p, n, id) {
+	if ks := sh.t.Load().candidate(tag); ks != nil && s.decide(r, ks, key, p, n, id) {
 		return nil
 	}
 	return s.allowLocked(r, sh, tag, key, l, p, validated, n, id)
 }
 
 // decide decides the request on ks's entry for p, writing its result to *r,
-// and reports true; or reports false, deciding nothing, when ks holds no
-// entry for p or has been removed since it was found without the shard lock.
-func (s *Store) decide(r *smartlimit.Result, ks *keyState, p *algo.Params, n int64, id string) bool {
+// and reports true; or reports false, deciding nothing, when ks is not key's
+// state (a rare collision of tags), holds no entry for p, or has been
+// removed since it was found without the shard lock.
+func (s *Store) decide(r *smartlimit.Result, ks *keyState, key string, p *algo.Params, n int64, id string) bool {
 	ks.mu.Lock()
-	if !ks.dead() {
+	if !ks.dead() && ks.key == key {
 		if e := ks.find(p); e != nil {
 			var d algo.Decision
 			e.step(s.now(), n, id, &d) // the clock read under the key's lock: in the order checks take it
@@ -808,7 +840,7 @@ func (s *Store) allowLocked(r *smartlimit.Result, sh *shard, tag uint64, key str
 		if ks != nil {
 			ks.add(&e)
 		} else {
-			sh.put(&keyState{tag: tag, key: key, first: e})
+			sh.put(tag, &keyState{key: key, first: e})
 		}
 	}
 	result(r, p, &d)
@@ -1005,10 +1037,10 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 					// A new key, locked before it is published: its
 					// other limits are added below.
 					it.tmp.s = it.ns
-					ks = &keyState{tag: tag, key: key, first: it.tmp}
+					ks = &keyState{key: key, first: it.tmp}
 					ks.mu.Lock()
 					defer ks.mu.Unlock()
-					sh.put(ks)
+					sh.put(tag, ks)
 					sh.n++
 				}
 			} else {
@@ -1097,12 +1129,12 @@ func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error
 	if err != nil {
 		return err
 	}
-	sh, _, ks := s.locked(key)
+	sh, tag, ks := s.locked(key)
 	if ks != nil {
 		if ks.remove(p) {
 			sh.n--
 			if ks.dead() {
-				sh.unlink(ks)
+				sh.unlink(tag, ks)
 			}
 		}
 		ks.mu.Unlock()

@@ -50,7 +50,7 @@ func TestRemovedKeyIsNotCharged(t *testing.T) {
 		t.Fatalf("Sweep dropped %d entries, want 1", n)
 	}
 	var r smartlimit.Result
-	if s.decide(&r, ks, p, 1, "") {
+	if s.decide(&r, ks, "k", p, 1, "") {
 		t.Fatalf("a check decided on a removed key: %+v", r)
 	}
 	if r, err := s.AllowN(ctx, "k", l, 1); err != nil || !r.Allowed {
@@ -65,34 +65,43 @@ func TestRemovedKeyIsNotCharged(t *testing.T) {
 // apart by name, and removing one leaves the others found.
 func TestTableTellsCollidingKeysApart(t *testing.T) {
 	tb := newTable(8)
-	const tag = 1<<63 | 5<<32
-	a := &keyState{tag: tag, key: "a"}
-	b := &keyState{tag: tag, key: "b"}
-	other := &keyState{tag: 1<<63 | 6<<32, key: "c"} // homes at the slot b spills into
-	for _, ks := range []*keyState{a, b, other} {
-		tb.fill(ks)
-	}
-	for _, ks := range []*keyState{a, b, other} {
-		if got := tb.find(ks.tag, ks.key); got != ks {
-			t.Errorf("find(%q) = %p, want %p", ks.key, got, ks)
+	const tag, otherTag = 1<<63 | 5<<32, 1<<63 | 6<<32
+	a := &keyState{key: "a"}
+	b := &keyState{key: "b"}
+	other := &keyState{key: "c"} // homes at the slot b spills into
+	tb.fill(tag, a)
+	tb.fill(tag, b)
+	tb.fill(otherTag, other)
+	for _, c := range []struct {
+		tag uint64
+		ks  *keyState
+	}{{tag, a}, {tag, b}, {otherTag, other}} {
+		if got := tb.find(c.tag, c.ks.key); got != c.ks {
+			t.Errorf("find(%q) = %p, want %p", c.ks.key, got, c.ks)
 		}
+	}
+	if got := tb.candidate(tag); got != a {
+		t.Errorf("candidate = %p, want the first with the tag, %p", got, a)
 	}
 	if got := tb.find(tag, "z"); got != nil {
 		t.Errorf("find of an absent key with a colliding tag = %p", got)
 	}
 	sh := &shard{}
 	sh.t.Store(tb)
-	sh.unlink(a)
+	sh.unlink(tag, a)
 	if got := tb.find(tag, "a"); got != nil {
 		t.Errorf("find(a) after unlink = %p", got)
 	}
 	if got := tb.find(tag, "b"); got != b {
 		t.Errorf("find(b) after unlinking a = %p, want %p", got, b)
 	}
+	if got := tb.candidate(tag); got != b {
+		t.Errorf("candidate after unlinking a = %p, want %p", got, b)
+	}
 	if tb.live != 2 || tb.used != 3 {
 		t.Errorf("live, used = %d, %d; want 2, 3 (a tombstone)", tb.live, tb.used)
 	}
-	sh.put(a) // reuses the tombstone
+	sh.put(tag, a) // reuses the tombstone
 	if got := tb.find(tag, "a"); got != a || tb.used != 3 {
 		t.Errorf("after put(a): find = %p, used = %d", got, tb.used)
 	}

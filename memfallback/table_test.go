@@ -50,7 +50,7 @@ func TestRemovedKeyIsNotCharged(t *testing.T) {
 		t.Fatalf("Sweep dropped %d entries, want 1", n)
 	}
 	var r smartlimit.Result
-	if s.decide(&r, ks, "k", p, 1, "") {
+	if s.decide(&r, ks, "k", p, s.now(), 1, "") {
 		t.Fatalf("a check decided on a removed key: %+v", r)
 	}
 	if r, err := s.AllowN(ctx, "k", l, 1); err != nil || !r.Allowed {

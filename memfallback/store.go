@@ -83,7 +83,8 @@ type Options struct {
 	// so Clock must not call the Store. Racing checks of one key may read
 	// it in one order and reach the key in the other; the algorithms never
 	// let a key's time run backwards, which makes such a check stricter,
-	// never looser.
+	// never looser. (Concurrency limits read it under the key's lock, in
+	// order: a lease granted at a stale time would end early.)
 	Clock func() time.Time
 	// Shards is the number of independently locked parts of the table of
 	// keys (locked to add or remove a key, not to check one), rounded
@@ -725,6 +726,20 @@ func result(r *smartlimit.Result, p *algo.Params, d *algo.Decision) {
 	}
 }
 
+// trimHeld drops the replenished entries of ks, a key the caller has
+// locked, which makeRoom skips, and returns ks, or nil when that removed
+// it: a full shard whose only replenished entries are the checked key's own
+// still has room for the key. Requires sh.mu and ks.mu held, and no pointer
+// into ks's entries in use.
+func (sh *shard) trimHeld(tag uint64, ks *keyState, now int64) *keyState {
+	sh.n -= ks.dropExpired(now)
+	if ks.dead() {
+		sh.unlink(tag, ks)
+		return nil
+	}
+	return ks
+}
+
 // makeRoom reports whether sh can take need more entries, dropping
 // replenished entries among a bounded sample when it is full. held is a
 // key the caller has locked, which is not sampled. Requires sh.mu held.
@@ -782,22 +797,31 @@ func (s *Store) allow(ctx context.Context, r *smartlimit.Result, key string, l s
 	sh := s.shard(tag)
 	// The clock is read before the key's lock, as the peers do: measured
 	// here, that makes a check of one key from one goroutine 7% faster
-	// and, when two goroutines contend for that key, 9% slower.
-	now := s.now()
+	// and, when two goroutines contend for that key, 9% slower. A stale
+	// time makes the other algorithms stricter, but would end a lease
+	// early, so Concurrency reads it under the lock (now 0).
+	var now int64
+	if p.Kind != algo.Concurrency {
+		now = s.now()
+	}
 	if ks := sh.t.Load().candidate(tag); ks != nil && s.decide(r, ks, key, p, now, n, id) {
 		return nil
 	}
 	return s.allowLocked(r, sh, tag, key, l, p, validated, n, id)
 }
 
-// decide decides the request at now on ks's entry for p, writing its
-// result to *r, and reports true; or reports false, deciding nothing, when
-// ks is not key's state (a rare collision of tags), holds no entry for p,
-// or has been removed since it was found without the shard lock.
+// decide decides the request at now (0: read the clock under ks's lock) on
+// ks's entry for p, writing its result to *r, and reports true; or reports
+// false, deciding nothing, when ks is not key's state (a rare collision of
+// tags), holds no entry for p, or has been removed since it was found
+// without the shard lock.
 func (s *Store) decide(r *smartlimit.Result, ks *keyState, key string, p *algo.Params, now, n int64, id string) bool {
 	ks.mu.Lock()
 	if !ks.dead() && ks.key == key {
 		if e := ks.find(p); e != nil {
+			if now == 0 {
+				now = s.now()
+			}
 			var d algo.Decision
 			e.step(now, n, id, &d)
 			ks.mu.Unlock()
@@ -835,6 +859,9 @@ func (s *Store) allowLocked(r *smartlimit.Result, sh *shard, tag uint64, key str
 	e := entry{p: p}
 	e.step(now, n, id, &d)
 	if d.Allowed && n > 0 { // only a change of state needs an entry, as in Redis
+		if ks != nil && sh.n+1 > s.shardCap {
+			ks = sh.trimHeld(tag, ks, now) // the deferred Unlock holds the old ks
+		}
 		if !s.makeRoom(sh, ks, now, 1) {
 			var err error
 			*r, err = s.full(p)
@@ -988,10 +1015,13 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 
 	sh, tag, ks := s.locked(key)
 	defer sh.mu.Unlock()
+	now := s.now()
 	if ks != nil {
 		defer ks.mu.Unlock()
+		if sh.n+len(items) > s.shardCap { // room may be needed
+			ks = sh.trimHeld(tag, ks, now) // the deferred Unlock holds the old ks
+		}
 	}
-	now := s.now()
 	all := true
 	for i := range items {
 		it := &items[i]

@@ -211,6 +211,30 @@ func TestFullError(t *testing.T) {
 	}
 }
 
+// A full store has room for a new limit on a key when the entry to evict
+// is the key's own, replenished one: the check holds that key's lock, which
+// the eviction sample skips, so the key's own entries are trimmed first.
+func TestFullStoreEvictsTheCheckedKeysOwnEntry(t *testing.T) {
+	for _, allowAll := range []bool{false, true} {
+		s, c := newStore(t, memfallback.Options{Shards: 1, MaxKeys: 1, OnFull: memfallback.ErrorWhenFull, SweepInterval: -1})
+		mustAllow(t, s, "k", smartlimit.Limit{Rate: 1, Period: time.Millisecond}, 1)
+		c.Advance(time.Second) // that entry is back to full
+		var r smartlimit.Result
+		var err error
+		if allowAll {
+			r, err = s.AllowAll(ctx, "k", 1, smartlimit.PerSecond(5))
+		} else {
+			r, err = s.AllowN(ctx, "k", smartlimit.PerSecond(5), 1)
+		}
+		if err != nil || !r.Allowed || r.Remaining != 4 {
+			t.Errorf("AllowAll %v: a new limit on k, whose own entry is replenished: %+v, %v; want allowed, 4 left", allowAll, r, err)
+		}
+		if got := s.Len(); got != 1 {
+			t.Errorf("AllowAll %v: Len = %d, want 1", allowAll, got)
+		}
+	}
+}
+
 func TestAllowAllRoomIsAllOrNothing(t *testing.T) {
 	s, _ := newStore(t, memfallback.Options{Shards: 1, MaxKeys: 3, SweepInterval: -1})
 	fill(t, s, "live", 2)

@@ -1,5 +1,5 @@
 // Package memfallback is smartlimit's in-process tier: the same algorithms
-// as the Lua scripts, over a sharded, bounded map in memory.
+// as the Lua scripts, over a sharded, bounded table in memory.
 //
 // It serves single-process services, tests and edge caches on its own, and
 // stands last behind Redis and MongoDB in a failover chain. It decides

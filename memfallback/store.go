@@ -537,9 +537,9 @@ func (s *Store) Sweep() int {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		t := sh.t.Load()
-		for i := range t.kss {
-			if ks := t.kss[i].Load(); ks != nil {
-				dropped += sh.sweepKey(t.tags[i].Load(), ks, nil, now)
+		for j := range t.kss {
+			if ks := t.kss[j].Load(); ks != nil {
+				dropped += sh.sweepKey(t.tags[j].Load(), ks, nil, now)
 			}
 		}
 		sh.compact()

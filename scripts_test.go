@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 3, "9d8c16da5c3cc1eab06af89134529d5820807d4c"},
-	{"token_bucket", 3, "74eebaf3ed12164a859ada16fa742e2003231d25"},
-	{"fixed_window", 3, "9ed9ceaf1a5a35197b465695a8bbbd08e6aed45e"},
-	{"sliding_window", 3, "8672e94bfe44d75932633c52e8db340f4bf125a4"},
-	{"sliding_window_counter", 3, "b7302b49105fb71768427a3a099b403d708e5463"},
-	{"leaky_bucket", 3, "bd46f50da1004e0a9ea1180f6f35d47297e2542b"},
-	{"concurrency", 3, "dd6c8ea6d2675b79f49edc4e4f3d5debee6aab63"},
-	{"multi", 3, "8d96e2dded8d831d4169e601f6f4e85e6b660a30"},
+	{"gcra", 4, "17a1ab2fc1acfaffbfa6d114971e556cbaf56858"},
+	{"token_bucket", 4, "f4511083664af0823657d4f9db5ee3818891b702"},
+	{"fixed_window", 4, "efae3b1f6050e169033af92eba8dc9639950ba5d"},
+	{"sliding_window", 4, "d3a0df0f35b4117d3031ef51794d3b776db11a48"},
+	{"sliding_window_counter", 4, "b85d906322a5f2347dc1b0ad926a51e6b3012ced"},
+	{"leaky_bucket", 4, "a7fcd1a3118d081280bcd56cad9d3ff5d3128f17"},
+	{"concurrency", 4, "6eb972cb65867eee3dff74b0d2bb3bd2c15e4cf2"},
+	{"multi", 4, "fb457358ec99443a461382e340aa77310cd0736c"},
 }
 
 func TestManifest(t *testing.T) {

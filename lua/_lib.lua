@@ -24,6 +24,10 @@ local PRE = {}
 -- which read PRE and write with put; the others keep sorted sets.
 local STRING = {}
 
+-- ID[f] is true for the ALG functions whose B is a lease ID; every other
+-- one gets B as a number.
+local ID = {}
+
 -- put writes a string state that expires in ms. MGET reads a key of another
 -- type as absent, as it does an absent key, so a key it read as absent is
 -- written only if it still does not exist (NX); if it does, it holds another

@@ -18,14 +18,21 @@ if nk == 1 and mode == '0' and ARGV[7] == '1' and #ARGV == 8 then
   -- The common case, kept lean.
   local f = ALG[tonumber(ARGV[3])]
   if f then
-    return {f(KEYS[1], now, tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[8]), true)}
+    local B = ARGV[6]
+    if not ID[f] then
+      B = tonumber(B)
+    end
+    return {f(KEYS[1], now, tonumber(ARGV[4]), tonumber(ARGV[5]), B, tonumber(ARGV[8]), true)}
   end
 end
 
--- Each item's algorithm, constants and cost, by item. A batch repeats one
--- limit for many keys, so its constants are sent and parsed once per run.
-local F, PP, RR, BB, N = {}, {}, {}, {}, {}
-local ns = 0 -- items of string state
+-- The runs of items that share a limit: algorithm, constants (B a number
+-- unless it is a lease ID), first item, count, and the ARGV index of the
+-- first item's cost. A batch mostly repeats one limit for many keys, so
+-- its constants are sent and parsed once per run, and nothing is kept per
+-- item: every table that grows item by item costs Redis CPU per check.
+local RF, RP, RR, RB, RK, RN, RJ = {}, {}, {}, {}, {}, {}, {}
+local nr, ns = 0, 0 -- runs; items of string state
 local i, j = 1, 3
 while i <= nk do
   local f, P, R, B, cnt = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
@@ -35,14 +42,15 @@ while i <= nk do
   if not cnt or cnt < 1 or i + cnt - 1 > nk then
     return redis.error_reply('ERR smartlimit: a run of items does not match the KEYS')
   end
+  if not ID[f] then
+    B = tonumber(B)
+  end
   if STRING[f] then
     ns = ns + cnt
   end
-  j = j + 5
-  for _ = 1, cnt do
-    F[i], PP[i], RR[i], BB[i], N[i] = f, P, R, B, tonumber(ARGV[j])
-    i, j = i + 1, j + 1
-  end
+  nr = nr + 1
+  RF[nr], RP[nr], RR[nr], RB[nr], RK[nr], RN[nr], RJ[nr] = f, P, R, B, i, cnt, j + 5
+  i, j = i + cnt, j + 5 + cnt
 end
 if nk == 0 or j ~= #ARGV + 1 then
   return redis.error_reply('ERR smartlimit: the items do not match the KEYS')
@@ -50,8 +58,10 @@ end
 
 local out = {}
 if mode == '3' then
-  for k = 1, nk do
-    out[k] = redis.call('ZREM', KEYS[k], BB[k])
+  for r = 1, nr do
+    for k = RK[r], RK[r] + RN[r] - 1 do
+      out[k] = redis.call('ZREM', KEYS[k], RB[r])
+    end
   end
   return out
 end
@@ -62,9 +72,11 @@ if nk > 1 and ns > 0 then
   local str = KEYS
   if ns < nk then
     str = {}
-    for k = 1, nk do
-      if STRING[F[k]] then
-        str[#str + 1] = KEYS[k]
+    for r = 1, nr do
+      if STRING[RF[r]] then
+        for k = RK[r], RK[r] + RN[r] - 1 do
+          str[#str + 1] = KEYS[k]
+        end
       end
     end
   end
@@ -74,20 +86,38 @@ if nk > 1 and ns > 0 then
   end
 end
 
-local all, commit = true, mode == '0'
-for k = 1, nk do
-  local f, P, R, B, n = F[k], PP[k], RR[k], BB[k], N[k]
-  local o = (k - 1) * 5
-  if mode == '2' then
-    -- Peek: cost 1 says whether a request would pass; cost 0 what is there.
-    local a, _, _, retry, delay = f(KEYS[k], now, P, R, B, 1, false)
-    local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = a, rem, reset, retry, delay
-  else
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[k], now, P, R, B, n, commit)
+-- cost returns the number in ARGV[j]. Costs mostly repeat, and tonumber
+-- of a string is dear, so the last one is kept.
+local lastc, lastn
+local function cost(j)
+  local c = ARGV[j]
+  if c ~= lastc then
+    lastc, lastn = c, tonumber(c)
   end
-  if out[o + 1] == 0 then
-    all = false
+  return lastn
+end
+
+local all, commit = true, mode == '0'
+for r = 1, nr do
+  local f, P, R, B, j = RF[r], RP[r], RR[r], RB[r], RJ[r]
+  for k = RK[r], RK[r] + RN[r] - 1 do
+    local o = (k - 1) * 5
+    if mode == '2' then
+      -- Peek: cost 1 says whether a request would pass; cost 0 what is there.
+      local a, _, _, retry, delay = f(KEYS[k], now, P, R, B, 1, false)
+      local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
+      out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = a, rem, reset, retry, delay
+    else
+      local c = ARGV[j] -- cost(j), inlined in the loop that every batch runs
+      if c ~= lastc then
+        lastc, lastn = c, tonumber(c)
+      end
+      out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = f(KEYS[k], now, P, R, B, lastn, commit)
+    end
+    if out[o + 1] == 0 then
+      all = false
+    end
+    j = j + 1
   end
 end
 
@@ -97,20 +127,27 @@ if mode == '1' then
   if all then
     -- A key MGET read as absent may hold another type (see put): GET it
     -- first, so that WRONGTYPE comes before any item is written.
-    for k = 1, nk do
-      if N[k] > 0 and PRE[KEYS[k]] == false then
-        redis.call('GET', KEYS[k])
+    for r = 1, nr do
+      local j = RJ[r]
+      for k = RK[r], RK[r] + RN[r] - 1 do
+        if cost(j) > 0 and PRE[KEYS[k]] == false then
+          redis.call('GET', KEYS[k])
+        end
+        j = j + 1
       end
     end
   end
-  for k = 1, nk do
-    local f, P, R, B, n = F[k], PP[k], RR[k], BB[k], N[k]
-    local o = (k - 1) * 5
-    if all then
-      f(KEYS[k], now, P, R, B, n, true)
-    elseif out[o + 1] == 1 then
-      local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
-      out[o + 1], out[o + 2], out[o + 3] = 0, rem, reset
+  for r = 1, nr do
+    local f, P, R, B, j = RF[r], RP[r], RR[r], RB[r], RJ[r]
+    for k = RK[r], RK[r] + RN[r] - 1 do
+      local o = (k - 1) * 5
+      if all then
+        f(KEYS[k], now, P, R, B, cost(j), true)
+      elseif out[o + 1] == 1 then
+        local _, rem, reset = f(KEYS[k], now, P, R, B, 0, false)
+        out[o + 1], out[o + 2], out[o + 3] = 0, rem, reset
+      end
+      j = j + 1
     end
   end
 end

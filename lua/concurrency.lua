@@ -1,4 +1,4 @@
--- smartlimit:concurrency v3
+-- smartlimit:concurrency v4
 -- Concurrency: a sorted set of lease IDs scored by their deadline in µs. At
 -- most R leases are in flight; a lease leaves when released or when its
 -- deadline (acquired at now, held for P µs) passes. B carries the lease ID.
@@ -29,3 +29,4 @@ ALG[6] = function(key, now, P, R, id, n, commit)
   end
   return 1, R - count - n, reset, 0, 0
 end
+ID[ALG[6]] = true

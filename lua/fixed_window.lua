@@ -1,4 +1,4 @@
--- smartlimit:fixed_window v3
+-- smartlimit:fixed_window v4
 -- Fixed window: one string key "window_start count". Windows are aligned to
 -- multiples of the period P (µs) since the Unix epoch; R units per window.
 ALG[2] = function(key, now, P, R, _, n, commit)

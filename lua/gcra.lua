@@ -1,9 +1,8 @@
--- smartlimit:gcra v3
+-- smartlimit:gcra v4
 -- GCRA: one string key holding the theoretical arrival time (TAT) as whole
 -- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
 -- full. shaping is true for the leaky bucket, which shares this code.
 local function gcra(key, now, P, R, B, n, commit, shaping)
-  B = tonumber(B)
   local d = 0
   local v = PRE[key]
   if v == nil then

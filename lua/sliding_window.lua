@@ -1,4 +1,4 @@
--- smartlimit:sliding_window v3
+-- smartlimit:sliding_window v4
 -- Exact sliding window log: a sorted set with one member per accepted unit,
 -- scored by its instant in µs. At most R units in any window (now-P, now].
 -- Memory is O(R) per key: prefer the counter for large limits.

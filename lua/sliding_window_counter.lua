@@ -1,4 +1,4 @@
--- smartlimit:sliding_window_counter v3
+-- smartlimit:sliding_window_counter v4
 -- Sliding window counter: one string key "window_start prev curr". The units
 -- in (now-P, now] are estimated as prev*(P-elapsed)/P + curr and compared
 -- multiplied out by P, so no fraction is ever rounded.

@@ -1,9 +1,8 @@
--- smartlimit:token_bucket v3
+-- smartlimit:token_bucket v4
 -- Token bucket: one string key "missing last_us", the ticks missing from a
 -- full bucket as of the last update. It refills R ticks per µs, so it
 -- decides exactly as GCRA, but stores tokens and a time instead of a TAT.
 ALG[1] = function(key, now, P, R, B, n, commit)
-  B = tonumber(B)
   local d, last = 0, 0
   local v = PRE[key]
   if v == nil then

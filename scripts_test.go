@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 4, "17a1ab2fc1acfaffbfa6d114971e556cbaf56858"},
-	{"token_bucket", 4, "f4511083664af0823657d4f9db5ee3818891b702"},
-	{"fixed_window", 4, "efae3b1f6050e169033af92eba8dc9639950ba5d"},
-	{"sliding_window", 4, "d3a0df0f35b4117d3031ef51794d3b776db11a48"},
-	{"sliding_window_counter", 4, "b85d906322a5f2347dc1b0ad926a51e6b3012ced"},
-	{"leaky_bucket", 4, "a7fcd1a3118d081280bcd56cad9d3ff5d3128f17"},
-	{"concurrency", 4, "6eb972cb65867eee3dff74b0d2bb3bd2c15e4cf2"},
-	{"multi", 4, "fb457358ec99443a461382e340aa77310cd0736c"},
+	{"gcra", 4, "be9a454eb4c8cf0222e20e349512fc0d5cb62842"},
+	{"token_bucket", 4, "ec34833163db43025744b6c6bb5ef7332b0c4f4f"},
+	{"fixed_window", 4, "7b9915fd9c5ba5a637e1d2fe323ddfc719f9513d"},
+	{"sliding_window", 4, "fef412b89c031607475d7fd9656b23269de5a0ab"},
+	{"sliding_window_counter", 4, "f9dbd873f89a33af20cfbb23736d9d8ce2dc59c8"},
+	{"leaky_bucket", 4, "7dbbf9775491e2f3bc2b2abeeef1d85a3f926713"},
+	{"concurrency", 4, "5ebbf3c8191fabb07b52b9e98b60dc60d5ffa12a"},
+	{"multi", 4, "d345f94a7af4d741f138cb45a73f9e1ea67a83b3"},
 }
 
 func TestManifest(t *testing.T) {

@@ -29,8 +29,9 @@ end
 -- The runs of items that share a limit: algorithm, constants (B a number
 -- unless it is a lease ID), first item, count, and the ARGV index of the
 -- first item's cost. A batch mostly repeats one limit for many keys, so
--- its constants are sent and parsed once per run, and nothing is kept per
--- item: every table that grows item by item costs Redis CPU per check.
+-- its constants are sent and parsed once per run, and nothing but the reply
+-- is kept per item: a table that grows item by item costs Redis CPU per
+-- check.
 local RF, RP, RR, RB, RK, RN, RJ = {}, {}, {}, {}, {}, {}, {}
 local nr, ns = 0, 0 -- runs; items of string state
 local i, j = 1, 3

@@ -39,7 +39,9 @@ type Server struct {
 	// Client is the limiter under test.
 	Client *smartlimit.Client
 
-	now time.Time
+	now    time.Time
+	latest time.Time // the latest time set: key expiry follows it
+	back   bool      // the clock is behind latest, and TTLs stand still
 }
 
 // New starts a miniredis at T0, connects a Client to it with opts, and
@@ -67,15 +69,32 @@ func New(tb TB, opts ...smartlimit.Option) *Server {
 	if err != nil {
 		tb.Fatalf("smartlimittest: %v", err)
 	}
-	return &Server{Miniredis: mr, Redis: rc, Client: c, now: T0}
+	return &Server{Miniredis: mr, Redis: rc, Client: c, now: T0, latest: T0}
 }
 
 // Now returns the server's current time.
 func (s *Server) Now() time.Time { return s.now }
 
 // SetTime moves the server's clock, and with it TIME and key expiry, to t.
+// The clock may move backwards, as a real server's can: key expiry then
+// stands still until the clock passes the latest time it was set to, as a
+// real Redis's does, whose keys expire at absolute times. (miniredis alone
+// would count a step back and forth again as time passed.)
 func (s *Server) SetTime(t time.Time) {
 	s.now = t
+	if t.Before(s.latest) {
+		s.Miniredis.ClockTTL(false)
+		s.Miniredis.SetTime(t)
+		s.back = true
+		return
+	}
+	if s.back {
+		// Past the step back: TTLs run again from the latest time.
+		s.Miniredis.SetTime(s.latest)
+		s.Miniredis.ClockTTL(true)
+		s.back = false
+	}
+	s.latest = t
 	s.Miniredis.SetTime(t)
 }
 

@@ -26,10 +26,10 @@ const DefaultPrefix = "sl"
 //
 // where R/P is the limit's rate per microsecond (for bucket algorithms
 // reduced to lowest terms, so 10/s and 20/2s share state; for windows the
-// rate and the period in µs). All of one user key's limits share a Cluster
-// hash slot, a changed limit starts from fresh state, and a new script
-// version never reads an old version's state. Every key expires when its
-// state is back to full.
+// rate and the period in µs), and VERSION the scripts' version. All of one
+// user key's limits share a Cluster hash slot, a changed limit starts from
+// fresh state, and a new script version never reads an old version's
+// state. Every key expires when its state is back to full.
 //
 // On a standalone Redis or behind Sentinel, concurrent checks share script
 // calls (see WithCoalescing), which under load costs Redis about half the
@@ -62,9 +62,12 @@ func WithPrefix(prefix string) Option {
 
 // WithClientClock makes the Client send its own time with every check
 // instead of letting the script read Redis TIME, for platforms that refuse
-// TIME inside scripts. now is the clock (time.Now when nil). The scripts
-// never let time run backwards for a key, but clocks that disagree between
-// app servers make limits looser or stricter by the skew.
+// TIME inside scripts. now is the clock (time.Now when nil); any time from
+// the Unix epoch on is sent as it is. The scripts never let time run
+// backwards for a key: a check whose time is before the key's state
+// decides at the state's time, and its RetryAfter and ResetAfter are
+// measured on its own clock. Clocks that disagree between app servers still
+// make limits looser or stricter by the skew.
 func WithClientClock(now func() time.Time) Option {
 	return func(c *Client) error {
 		if now == nil {
@@ -205,9 +208,11 @@ func oneItem(args []string, it itemArgs, n int64) []string {
 	return append(args, it.alg, it.p, it.r, it.b, "1", strconv.FormatInt(n, 10))
 }
 
+// nowArg is a script call's ARGV[1]: the client's time in µs, or empty for
+// Redis TIME. Empty, not 0, so that the Unix epoch is a client time too.
 func (c *Client) nowArg() string {
 	if c.now == nil {
-		return "0"
+		return ""
 	}
 	return strconv.FormatInt(c.now().UnixMicro(), 10)
 }

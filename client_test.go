@@ -463,15 +463,18 @@ func testRawEval(t *testing.T, rc rueidis.Client) {
 	}
 	// Every script rejects an algorithm it does not hold, and items that do
 	// not match the KEYS, before touching anything.
-	for _, args := range [][]string{
-		{"1", "raw:{a}:x", now, "0", "2", "1", "1", "1", "1", "1"},                     // gcra given fixed_window
-		{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "2", "1"},                     // a run of 2 for 1 key
-		{"2", "raw:{a}:x", "raw:{a}:y", now, "0", "0", "1", "1", "1", "1", "1"},        // 1 item for 2 keys
-		{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "1", "1", "0", "1", "1", "1"}, // ARGV left over
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"1", "raw:{a}:x", now, "0", "2", "1", "1", "1", "1", "1"}, "has no algorithm 2"},                        // gcra given fixed_window
+		{[]string{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "2", "1"}, "not match the KEYS"},                        // a run of 2 for 1 key
+		{[]string{"2", "raw:{a}:x", "raw:{a}:y", now, "0", "0", "1", "1", "1", "1", "1"}, "do not match the KEYS"},        // 1 item for 2 keys
+		{[]string{"1", "raw:{a}:x", now, "0", "0", "1", "1", "1", "1", "1", "0", "1", "1", "1"}, "do not match the KEYS"}, // ARGV left over
 	} {
-		cmd := append([]string{"EVAL", smartlimit.Scripts()[0].Source}, args...)
-		if err := rc.Do(ctx, rc.B().Arbitrary(cmd[0]).Args(cmd[1:]...).Build()).Error(); err == nil || !strings.Contains(err.Error(), "smartlimit") {
-			t.Errorf("gcra script given %q: err = %v", args, err)
+		cmd := append([]string{"EVAL", smartlimit.Scripts()[0].Source}, c.args...)
+		if err := rc.Do(ctx, rc.B().Arbitrary(cmd[0]).Args(cmd[1:]...).Build()).Error(); err == nil || !strings.Contains(err.Error(), "smartlimit") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("gcra script given %q: err = %v, want one saying %q", c.args, err, c.want)
 		}
 	}
 	if n, err := rc.Do(ctx, rc.B().Exists().Key("raw:{a}:x", "raw:{a}:y").Build()).AsInt64(); n != 0 || err != nil {
@@ -565,5 +568,58 @@ func testForeignKeyType(t *testing.T, rc rueidis.Client) {
 				t.Errorf("the foreign key is now a %q (%v), want it kept", typ, err)
 			}
 		})
+	}
+}
+
+// One check does bounded work, whatever its cost: a sliding window keeps
+// one member per accepted request, not per unit, so a check of cost 10^6
+// (or 10^9) is one ZADD, not 10^6 sorted-set entries that keep Redis busy
+// for seconds. The exact count still holds across such checks.
+func TestSlidingWindowHugeCost(t *testing.T) {
+	t.Run("miniredis", func(t *testing.T) { testSlidingWindowHugeCost(t, smartlimittest.New(t).Redis) })
+	t.Run("redis-server", func(t *testing.T) { testSlidingWindowHugeCost(t, redistest.Start(t).Client(t)) })
+}
+
+func testSlidingWindowHugeCost(t *testing.T, rc rueidis.Client) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c, err := smartlimit.New(rc, smartlimit.WithClientClock(func() time.Time { return now }), smartlimit.WithPrefix(fmt.Sprint("h", time.Now().UnixNano())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 1 << 40, Period: time.Minute}
+	key, _ := c.Key("k", l)
+	members := func(want int64) {
+		t.Helper()
+		if n, err := rc.Do(ctx, rc.B().Zcard().Key(key).Build()).AsInt64(); err != nil || n != want {
+			t.Fatalf("ZCARD %s = %d, %v; want %d, one member per accepted request", key, n, err, want)
+		}
+	}
+	if _, err := c.AllowN(ctx, "k", l, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	members(1)
+	now = now.Add(time.Second)
+	steps := []struct {
+		cost      int64
+		allowed   bool
+		remaining int64
+	}{
+		{1_000_000_000, true, 1<<40 - 1_000_010_000},
+		{1<<40 - 1_000_010_000, true, 0},
+		{1, false, 0},
+	}
+	for i, st := range steps {
+		r, err := c.AllowN(ctx, "k", l, st.cost)
+		if err != nil || r.Allowed != st.allowed || r.Remaining != st.remaining {
+			t.Fatalf("step %d: AllowN(cost %d) = %+v, %v; want allowed %v, Remaining %d", i, st.cost, r, err, st.allowed, st.remaining)
+		}
+		now = now.Add(time.Second)
+	}
+	members(3)
+	// A minute after the second check, the first two checks' units have
+	// left the window, at once.
+	now = time.Date(2030, 1, 1, 0, 1, 1, 0, time.UTC)
+	if r, err := c.AllowN(ctx, "k", l, 1_000_000_000); err != nil || !r.Allowed || r.Remaining != 10_000 {
+		t.Fatalf("a minute on: AllowN = %+v, %v; want allowed, Remaining 10000", r, err)
 	}
 }

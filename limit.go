@@ -21,13 +21,16 @@ const (
 	// one number of state. Capacity Burst, refilled continuously.
 	GCRA Algorithm = iota
 	// TokenBucket starts full at Burst tokens and refills continuously at
-	// Rate per Period. It decides exactly as GCRA but stores tokens.
+	// Rate per Period. It decides exactly as GCRA, also when the clock
+	// steps back, but stores tokens.
 	TokenBucket
 	// FixedWindow allows Rate units per window; windows are aligned to
 	// multiples of Period since the Unix epoch.
 	FixedWindow
 	// SlidingWindow is exact: at most Rate units in any window
-	// (now-Period, now]. It keeps one entry per unit: O(Rate) memory a key.
+	// (now-Period, now]. It keeps one entry per accepted request in the
+	// window (not per unit: a check's work and memory do not grow with its
+	// cost), so a key's memory grows with its traffic, up to Rate entries.
 	SlidingWindow
 	// SlidingWindowCounter estimates the sliding window from two fixed
 	// windows' counts, weighting the previous one by how much of it still
@@ -38,7 +41,12 @@ const (
 	// served, so burst 3 at 1/s gives Delays 0, 1s, 2s, then a denial.
 	LeakyBucket
 	// Concurrency allows at most Rate leases in flight; a lease is released
-	// (Lease.Release) or expires Period after it was acquired.
+	// (Lease.Release) or expires Period after it was acquired. While a lease
+	// is in flight, a clock that steps back decides, and dates new leases,
+	// at the time of the key's newest lease, so that more than Rate never
+	// are in flight once it is corrected. (A clock that is wrong when a key
+	// is first used, and then jumps forward, ends that key's leases early:
+	// no clock can tell the jump from elapsed time.)
 	Concurrency
 
 	numAlgorithms

@@ -50,7 +50,7 @@ var scriptParts = [...]struct {
 
 // multiVersion is the version of the "multi" script, which has no file of
 // its own.
-const multiVersion = 4
+const multiVersion = 5
 
 // scripts is indexed by Algorithm; scripts[numAlgorithms] is "multi". It is
 // built once at init from the embedded files and never changes.

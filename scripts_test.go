@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 4, "be9a454eb4c8cf0222e20e349512fc0d5cb62842"},
-	{"token_bucket", 4, "ec34833163db43025744b6c6bb5ef7332b0c4f4f"},
-	{"fixed_window", 4, "7b9915fd9c5ba5a637e1d2fe323ddfc719f9513d"},
-	{"sliding_window", 4, "fef412b89c031607475d7fd9656b23269de5a0ab"},
-	{"sliding_window_counter", 4, "f9dbd873f89a33af20cfbb23736d9d8ce2dc59c8"},
-	{"leaky_bucket", 4, "7dbbf9775491e2f3bc2b2abeeef1d85a3f926713"},
-	{"concurrency", 4, "5ebbf3c8191fabb07b52b9e98b60dc60d5ffa12a"},
-	{"multi", 4, "d345f94a7af4d741f138cb45a73f9e1ea67a83b3"},
+	{"gcra", 5, "0795aae26da1633769af5e4f1e94d9ddaa966712"},
+	{"token_bucket", 5, "9983e27b7411eac65ad4bd8d618015622da9165e"},
+	{"fixed_window", 5, "9d0a54f68b3503877938a0ceac933adac0384057"},
+	{"sliding_window", 5, "d354259cf837243a747a0844b9c34043f09edb57"},
+	{"sliding_window_counter", 5, "5808fa7e19e8855992755c1c975b2023e2137ba7"},
+	{"leaky_bucket", 5, "75608bc9ac337981bb8a34bf39de8ba13751a7bd"},
+	{"concurrency", 5, "37fdf4372f3e2bb9b055c9737cea09a34a89d38d"},
+	{"multi", 5, "47d9d3cf123cb6d699abe0feb8738ab8b4b8c36c"},
 }
 
 func TestManifest(t *testing.T) {

@@ -38,8 +38,10 @@ import (
 // smartlimit.Peeker, smartlimit.MultiLimiter or smartlimit.Leaser.
 type Backend interface {
 	smartlimit.Limiter
-	// SetTime moves the backend's clock to t. Time moves only forward in
-	// the suite, and stands still between calls.
+	// SetTime moves the backend's clock to t. The clock stands still
+	// between calls. The suite moves it backwards too, to check that time
+	// never runs backwards for a key, and to the Unix epoch and round
+	// instants such as 1e12 µs.
 	SetTime(t time.Time)
 }
 
@@ -101,6 +103,22 @@ func RunOptions(t *testing.T, opts Options, newBackend func(t *testing.T) Backen
 			runSteps(t, b, tc)
 		})
 	}
+	for _, tc := range clockTables {
+		t.Run("clock/"+tc.name, func(t *testing.T) {
+			b := newBackend(t)
+			runSteps(t, b, tc)
+		})
+	}
+	for _, base := range instants {
+		for _, tc := range instantTables {
+			tc.base = base
+			t.Run(fmt.Sprintf("at/%d/%s", base.UnixMicro(), tc.name), func(t *testing.T) {
+				b := newBackend(t)
+				runSteps(t, b, tc)
+				testAllowAllAt(t, b, base)
+			})
+		}
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if c.concurrent && opts.Sequential != "" {
@@ -135,10 +153,12 @@ type step struct {
 	delay      time.Duration
 }
 
-// table is a sequence of steps under one limit.
+// table is a sequence of steps under one limit, at base+at (base T0 when
+// zero).
 type table struct {
 	name  string
 	rule  string
+	base  time.Time
 	limit smartlimit.Limit
 	steps []step
 }
@@ -153,12 +173,16 @@ func runSteps(t *testing.T, b Backend, tc table) {
 	t.Helper()
 	ctx := context.Background()
 	peeker, canPeek := as[smartlimit.Peeker](b)
+	base := tc.base
+	if base.IsZero() {
+		base = T0
+	}
 	for i, st := range tc.steps {
 		key := st.key
 		if key == "" {
 			key = "k"
 		}
-		b.SetTime(T0.Add(st.at))
+		b.SetTime(base.Add(st.at))
 		var (
 			r    smartlimit.Result
 			err  error
@@ -444,6 +468,234 @@ var tables = []table{
 			{at: 25 * s, cost: 0, allowed: true, remaining: 2},
 		},
 	},
+}
+
+// jumpBack is x/time/rate's TestLimiterJumpBackwards table (10/s, burst 3,
+// a request at t1 = T0+100ms, then the clock back at t0 = T0) as GCRA
+// decides it: the TAT stays where it was, so the time the clock stepped back
+// counts as used. TokenBucket must decide exactly the same.
+func jumpBack(a smartlimit.Algorithm) table {
+	return table{
+		name:  a.String() + "/jump-backwards",
+		rule:  "time never runs backwards for a key, and TokenBucket decides exactly as GCRA, also when the clock steps back",
+		limit: smartlimit.Limit{Algorithm: a, Rate: 10, Period: s, Burst: 3},
+		steps: []step{
+			{at: 100 * ms, cost: 1, allowed: true, remaining: 2, resetAfter: 100 * ms},
+			// The TAT (T0+200ms) is 200 ms ahead of the clock: 2 units used.
+			{at: 0, cost: 1, allowed: true, remaining: 0, resetAfter: 300 * ms},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 100 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: 300 * ms},
+			{at: 100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 200 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: 300 * ms},
+			{at: 200 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+			{at: 200 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 300 * ms},
+		},
+	}
+}
+
+// behind is a GCRA or TokenBucket table of 10/s burst 2 with the clock
+// behind the key's state by more than the capacity: RetryAfter is measured
+// on the clock that decides, to the real TAT.
+func behind(a smartlimit.Algorithm) table {
+	return table{
+		name:  a.String() + "/clock-behind",
+		rule:  "RetryAfter is the earliest time after which the same request passes, on the clock that decides, also when that clock is behind the key's state",
+		limit: smartlimit.Limit{Algorithm: a, Rate: 10, Period: s, Burst: 2},
+		steps: []step{
+			{at: 0, cost: 2, allowed: true, remaining: 0, resetAfter: 200 * ms},
+			// The TAT is T0+200ms, 300 ms ahead: one unit is back at T0+100ms.
+			{at: -100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 200 * ms, resetAfter: 300 * ms},
+			{at: -100 * ms, op: opPeek, allowed: false, remaining: 0, retryAfter: 200 * ms, resetAfter: 300 * ms},
+			{at: -100 * ms, cost: 3, allowed: false, remaining: 0, retryAfter: smartlimit.Never, resetAfter: 300 * ms},
+			{at: -100 * ms, cost: 0, allowed: true, remaining: 0, resetAfter: 300 * ms},
+			{at: 100*ms - us, cost: 1, allowed: false, remaining: 0, retryAfter: us, resetAfter: 100*ms + us},
+			{at: 100 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: 200 * ms},
+		},
+	}
+}
+
+// clockTables are the cases of time that steps back and of instants that
+// servers format unusually; each holds for every tier.
+var clockTables = []table{
+	jumpBack(smartlimit.GCRA),
+	jumpBack(smartlimit.TokenBucket),
+	behind(smartlimit.GCRA),
+	behind(smartlimit.TokenBucket),
+	{
+		name:  "leaky_bucket/clock-behind",
+		rule:  "RetryAfter is measured on the clock that decides, also when it is behind the key's state",
+		limit: smartlimit.Limit{Algorithm: smartlimit.LeakyBucket, Rate: 1, Period: s, Burst: 3},
+		steps: []step{
+			{at: 0, cost: 3, allowed: true, remaining: 0, resetAfter: 3 * s},
+			// The queue ends at T0+3s, 3.1 s ahead: a slot is free at T0+1s.
+			{at: -100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 1100 * ms, resetAfter: 3100 * ms},
+			{at: s, cost: 1, allowed: true, remaining: 0, resetAfter: 3 * s, delay: 2 * s},
+		},
+	},
+	{
+		name:  "fixed_window/clock-behind",
+		rule:  "fixed windows never return to an earlier window, and RetryAfter is measured on the clock that decides",
+		limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 3, Period: s},
+		steps: []step{
+			{at: 0, cost: 3, allowed: true, remaining: 0, resetAfter: s},
+			// Decided in the window [T0, T0+1s), which ends 1.1 s from now.
+			{at: -100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 1100 * ms, resetAfter: 1100 * ms},
+			{at: 900 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: 100 * ms},
+			{at: s, cost: 1, allowed: true, remaining: 2, resetAfter: s},
+		},
+	},
+	{
+		name:  "sliding_window/clock-behind",
+		rule:  "the sliding window never runs before its newest entry, and RetryAfter is measured on the clock that decides",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 3, Period: s},
+		steps: []step{
+			{at: 0, cost: 3, allowed: true, remaining: 0, resetAfter: s},
+			// The entry at T0 leaves the window at T0+1s, 1.1 s from now.
+			{at: -100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 1100 * ms, resetAfter: 1100 * ms},
+			{at: -100 * ms, cost: 0, allowed: true, remaining: 0, resetAfter: 1100 * ms},
+			{at: s - us, cost: 1, allowed: false, remaining: 0, retryAfter: us, resetAfter: us},
+			{at: s, cost: 1, allowed: true, remaining: 2, resetAfter: s},
+		},
+	},
+	{
+		name:  "sliding_window_counter/clock-behind",
+		rule:  "the sliding window counter never returns to an earlier window, and RetryAfter is measured on the clock that decides",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindowCounter, Rate: 10, Period: s},
+		steps: []step{
+			{at: 0, cost: 10, allowed: true, remaining: 0, resetAfter: 2 * s},
+			// Decided at T0: next window, prev 10 must weigh ≤ 9: at T0+1.1s.
+			{at: -100 * ms, cost: 1, allowed: false, remaining: 0, retryAfter: 1200 * ms, resetAfter: 2100 * ms},
+			{at: 1100*ms - us, cost: 1, allowed: false, remaining: 0, retryAfter: us, resetAfter: 900*ms + us},
+			{at: 1100 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: 1900 * ms},
+		},
+	},
+	{
+		name:  "concurrency/clock-behind",
+		rule:  "at most Rate leases are in flight under any clock steps: a clock behind the key's newest lease cannot date leases early",
+		limit: smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 5, Period: time.Minute},
+		steps: []step{
+			{at: 0, cost: 1, allowed: true, remaining: 4, resetAfter: time.Minute},
+			// Ten minutes behind: decided, and dated, at T0.
+			{at: -10 * time.Minute, cost: 1, allowed: true, remaining: 3, resetAfter: 11 * time.Minute},
+			{at: -10 * time.Minute, cost: 1, allowed: true, remaining: 2, resetAfter: 11 * time.Minute},
+			{at: -10 * time.Minute, cost: 1, allowed: true, remaining: 1, resetAfter: 11 * time.Minute},
+			{at: -10 * time.Minute, cost: 1, allowed: true, remaining: 0, resetAfter: 11 * time.Minute},
+			{at: -10 * time.Minute, cost: 1, allowed: false, remaining: 0, retryAfter: 11 * time.Minute, resetAfter: 11 * time.Minute},
+			// The clock is corrected: all five are still in flight.
+			{at: s, cost: 1, allowed: false, remaining: 0, retryAfter: 59 * s, resetAfter: 59 * s},
+			{at: s, op: opPeek, allowed: false, remaining: 0, retryAfter: 59 * s, resetAfter: 59 * s},
+			{at: time.Minute, cost: 1, allowed: true, remaining: 4, resetAfter: time.Minute},
+		},
+	},
+}
+
+// instants are the bases of instantTables: the Unix epoch, which a client
+// clock can report (and a script must not mistake for "read the server's
+// clock"), and round instants that servers write in exponent form, such as
+// miniredis' 1e+12 for a sorted-set score of 10^12 µs.
+var instants = []time.Time{time.Unix(0, 0), time.Unix(1_000_000, 0), time.Unix(1_000_000_000, 0), time.Unix(2_000_000_000, 0)}
+
+// instantTables run at each of instants.
+var instantTables = []table{
+	{
+		name:  "gcra",
+		rule:  "every instant from the Unix epoch on is a time like any other",
+		limit: smartlimit.PerSecond(10),
+		steps: []step{
+			{at: 0, cost: 10, allowed: true, remaining: 0, resetAfter: s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: s},
+			{at: 500 * ms, cost: 5, allowed: true, remaining: 0, resetAfter: s},
+		},
+	},
+	{
+		name:  "token_bucket",
+		rule:  "every instant from the Unix epoch on is a time like any other",
+		limit: smartlimit.Limit{Algorithm: smartlimit.TokenBucket, Rate: 10, Period: s},
+		steps: []step{
+			{at: 0, cost: 10, allowed: true, remaining: 0, resetAfter: s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 100 * ms, resetAfter: s},
+			{at: 500 * ms, cost: 5, allowed: true, remaining: 0, resetAfter: s},
+		},
+	},
+	{
+		name:  "leaky_bucket",
+		rule:  "every instant from the Unix epoch on is a time like any other",
+		limit: smartlimit.Limit{Algorithm: smartlimit.LeakyBucket, Rate: 1, Period: s, Burst: 2},
+		steps: []step{
+			{at: 0, cost: 1, allowed: true, remaining: 1, resetAfter: s},
+			{at: 0, cost: 1, allowed: true, remaining: 0, resetAfter: 2 * s, delay: s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: s, resetAfter: 2 * s},
+		},
+	},
+	{
+		name:  "fixed_window",
+		rule:  "every instant from the Unix epoch on is a time like any other",
+		limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 3, Period: s},
+		steps: []step{
+			{at: 0, cost: 3, allowed: true, remaining: 0, resetAfter: s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: s, resetAfter: s},
+			{at: s, cost: 1, allowed: true, remaining: 2, resetAfter: s},
+		},
+	},
+	{
+		name:  "sliding_window",
+		rule:  "every instant from the Unix epoch on is a time like any other, however a server writes it",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 3, Period: s},
+		steps: []step{
+			{at: 0, cost: 1, allowed: true, remaining: 2, resetAfter: s},
+			{at: 0, cost: 1, allowed: true, remaining: 1, resetAfter: s},
+			{at: 0, cost: 2, allowed: false, remaining: 1, retryAfter: s, resetAfter: s},
+			{at: 0, op: opPeek, allowed: true, remaining: 1, resetAfter: s},
+			{at: 500 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: s},
+			{at: s, cost: 2, allowed: true, remaining: 0, resetAfter: s},
+			{at: s, cost: 1, allowed: false, remaining: 0, retryAfter: 500 * ms, resetAfter: s},
+		},
+	},
+	{
+		name:  "sliding_window_counter",
+		rule:  "every instant from the Unix epoch on is a time like any other",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindowCounter, Rate: 10, Period: s},
+		steps: []step{
+			{at: 0, cost: 10, allowed: true, remaining: 0, resetAfter: 2 * s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 1100 * ms, resetAfter: 2 * s},
+		},
+	},
+	{
+		name:  "concurrency",
+		rule:  "every instant from the Unix epoch on is a time like any other, however a server writes it",
+		limit: smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 2, Period: 10 * s},
+		steps: []step{
+			{at: 0, cost: 1, allowed: true, remaining: 1, resetAfter: 10 * s},
+			{at: 0, cost: 1, allowed: true, remaining: 0, resetAfter: 10 * s},
+			{at: 0, cost: 1, allowed: false, remaining: 0, retryAfter: 10 * s, resetAfter: 10 * s},
+			{at: 0, op: opPeek, allowed: false, remaining: 0, retryAfter: 10 * s, resetAfter: 10 * s},
+			{at: 10 * s, cost: 1, allowed: true, remaining: 1, resetAfter: 10 * s},
+		},
+	},
+}
+
+// testAllowAllAt checks AllowAll of a sliding window and GCRA at base, when
+// the backend has AllowAll.
+func testAllowAllAt(t *testing.T, b Backend, base time.Time) {
+	t.Helper()
+	multi, ok := as[smartlimit.MultiLimiter](b)
+	if !ok {
+		return
+	}
+	b.SetTime(base)
+	sw := smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 2, Period: s}
+	for i, want := range []bool{true, true, false} {
+		r, err := multi.AllowAll(context.Background(), "all", 1, sw, smartlimit.PerSecond(10))
+		if err != nil {
+			t.Fatalf("AllowAll %d at %v: %v", i, base, err)
+		}
+		if r.Allowed != want || r.Remaining != max(0, 1-int64(i)) {
+			t.Fatalf("AllowAll %d at %v = %s, want allowed %v, Remaining %d", i, base, format(r), want, max(0, 1-int64(i)))
+		}
+	}
 }
 
 // A case is a named test on a fresh backend whose clock is at T0.

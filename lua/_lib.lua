@@ -14,6 +14,14 @@
 -- tostring() or .. a number, which real Redis prints with 14 digits.
 local floor, ceil = math.floor, math.ceil
 
+-- num parses a sorted-set score. Real Redis writes scores with %.17g, which
+-- for these whole numbers below 2^53 is plain digits; miniredis writes the
+-- shortest form, such as 1e+12, and its gopher-lua's tonumber takes an
+-- exponent only after a mantissa with a point ("1.5e+12", not "1e+12").
+local function num(s)
+  return tonumber(s) or tonumber((string.gsub(s, '[eE]', '.0e', 1)))
+end
+
 -- PRE holds the string keys that a batch read with one MGET, by key (false:
 -- absent). An algorithm reads PRE before it GETs and clears a key's entry
 -- when it writes the key, so a key that comes twice in a batch sees its

@@ -1,15 +1,18 @@
 -- smartlimit shared entry point; the calling convention is in README.md.
--- KEYS: one per item. ARGV[1]: now in µs, or 0 to read Redis TIME. ARGV[2]:
+-- KEYS: one per item. ARGV[1]: now in µs, or empty to read Redis TIME (so
+-- that every time, the Unix epoch too, can be a client's). ARGV[2]:
 -- mode: 0 each item on its own, 1 all items or none, 2 peek, 3 release.
 -- Then the items, in runs that share a limit: algorithm, P, R, B (the lease
 -- ID for concurrency), count, and the cost of each of the run's count items,
 -- which take the next count KEYS. Reply: five integers per item (allowed,
 -- remaining, reset_after_us, retry_after_us or -1 for never, delay_us); in
 -- mode 3 one integer per item (1 if the lease was held).
-local now = tonumber(ARGV[1])
-if now == 0 then
+local now = ARGV[1]
+if now == '' then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+else
+  now = tonumber(now)
 end
 local mode = ARGV[2]
 local nk = #KEYS
@@ -37,6 +40,9 @@ local nr, ns = 0, 0 -- runs; items of string state
 local i, j = 1, 3
 while i <= nk do
   local f, P, R, B, cnt = ALG[tonumber(ARGV[j])], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), ARGV[j + 3], tonumber(ARGV[j + 4])
+  if ARGV[j] == nil then
+    return redis.error_reply('ERR smartlimit: the items do not match the KEYS: runs cover ' .. (i - 1) .. ' of ' .. nk .. ' keys')
+  end
   if not f then
     return redis.error_reply('ERR smartlimit: this script has no algorithm ' .. tostring(ARGV[j]))
   end

@@ -1,8 +1,10 @@
--- smartlimit:fixed_window v4
+-- smartlimit:fixed_window v5
 -- Fixed window: one string key "window_start count". Windows are aligned to
 -- multiples of the period P (µs) since the Unix epoch; R units per window.
+-- Durations are measured from now, also when the monotonic guard decides at
+-- a later instant t.
 ALG[2] = function(key, now, P, R, _, n, commit)
-  local ws, count = 0, 0
+  local ws, count, t = 0, 0, now
   local v = PRE[key]
   if v == nil then
     v = redis.call('GET', key)
@@ -10,11 +12,11 @@ ALG[2] = function(key, now, P, R, _, n, commit)
   if v then
     local sp = string.find(v, ' ', 1, true)
     ws, count = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
-    if now < ws then
-      now = ws -- monotonic guard: never return to an earlier window
+    if t < ws then
+      t = ws -- monotonic guard: never return to an earlier window
     end
   end
-  local cur = floor(now / P) * P
+  local cur = floor(t / P) * P
   if ws ~= cur then
     count = 0
   end

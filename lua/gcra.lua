@@ -1,32 +1,21 @@
--- smartlimit:gcra v4
+-- smartlimit:gcra v5
 -- GCRA: one string key holding the theoretical arrival time (TAT) as whole
 -- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
 -- full. shaping is true for the leaky bucket, which shares this code.
 local function gcra(key, now, P, R, B, n, commit, shaping)
-  local d = 0
+  local us, frac = 0, 0
   local v = PRE[key]
   if v == nil then
     v = redis.call('GET', key)
   end
   if v then
-    local tat, frac = tonumber(v), 0
-    if not tat then
+    us = tonumber(v)
+    if not us then
       local sp = string.find(v, ' ', 1, true)
-      tat, frac = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
-    end
-    -- d: ticks by which the TAT lies after now, clamped to [0, cap]; a clock
-    -- behind the state makes the limit stricter, never looser.
-    local dd, cap = tat - now, B * P
-    if dd > floor(cap / R) then
-      d = cap
-    elseif dd > 0 or (dd == 0 and frac > 0) then
-      d = dd * R + frac
-      if d > cap then
-        d = cap
-      end
+      us, frac = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
     end
   end
-  local ok, rem, reset, retry, delay, nd = bucket(d, P, R, B, n, shaping)
+  local ok, rem, reset, retry, delay, nd = tat(us, frac, now, P, R, B, n, shaping)
   if commit and ok == 1 and n > 0 then
     local us = floor(nd / R)
     local frac = nd - us * R

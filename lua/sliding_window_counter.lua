@@ -1,9 +1,11 @@
--- smartlimit:sliding_window_counter v4
+-- smartlimit:sliding_window_counter v5
 -- Sliding window counter: one string key "window_start prev curr". The units
 -- in (now-P, now] are estimated as prev*(P-elapsed)/P + curr and compared
--- multiplied out by P, so no fraction is ever rounded.
-ALG[4] = function(key, now, P, R, _, n, commit)
-  local ws, prev, curr = 0, 0, 0
+-- multiplied out by P, so no fraction is ever rounded. When the monotonic
+-- guard decides at the state's window start, durations are still measured
+-- from the clock (the caller's now, here clock).
+ALG[4] = function(key, clock, P, R, _, n, commit)
+  local ws, prev, curr, now = 0, 0, 0, clock
   local v = PRE[key]
   if v == nil then
     v = redis.call('GET', key)
@@ -27,9 +29,9 @@ ALG[4] = function(key, now, P, R, _, n, commit)
   local w = P - (now - cur) -- weight of the previous window, in 1/P
   local reset = 0
   if curr > 0 then
-    reset = cur + 2 * P - now
+    reset = cur + 2 * P - clock
   elseif prev > 0 then
-    reset = cur + P - now
+    reset = cur + P - clock
   end
   if n > R or prev * w + (curr + n) * P > R * P then
     local rem = R - curr - ceil(prev * w / P)
@@ -50,11 +52,14 @@ ALG[4] = function(key, now, P, R, _, n, commit)
       end
       retry = cur + P + t - now
     end
+    if retry ~= -1 then
+      retry = retry + now - clock
+    end
     return 0, rem, reset, retry, 0
   end
   curr = curr + n
   if curr > 0 then
-    reset = cur + 2 * P - now
+    reset = cur + 2 * P - clock
   end
   if commit and n > 0 then
     put(key, string.format('%d %d %d', cur, prev, curr), ceil(reset / 1000))

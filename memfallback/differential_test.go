@@ -103,8 +103,9 @@ func (s *byteSource) intn(n int) int {
 }
 
 // decodeOps turns bytes into at most max operations. Every byte string is
-// a valid sequence, so the fuzzer can mutate freely.
-func decodeOps(b []byte, max int) []diffOp {
+// a valid sequence, so the fuzzer can mutate freely. With back, some steps
+// move the clock backwards.
+func decodeOps(b []byte, max int, back bool) []diffOp {
 	src := &byteSource{b: b}
 	// Each sequence works on a palette of a few limits, so that its checks
 	// meet each other's state instead of spreading thin.
@@ -116,7 +117,13 @@ func decodeOps(b []byte, max int) []diffOp {
 	for src.i < len(b) && len(ops) < max {
 		var o diffOp
 		switch a := src.intn(32); { // mostly small steps, to land near boundaries
+		case a < 11:
 		case a < 12:
+			if back {
+				// A clock that steps back: time must not run backwards
+				// for a key, alike in every tier.
+				o.advance = -time.Duration(src.intn(300))*time.Millisecond - time.Duration(src.intn(1000))*time.Microsecond
+			}
 		case a < 16:
 			o.advance = time.Duration(src.intn(1000)) * time.Microsecond
 		case a < 24:
@@ -248,6 +255,16 @@ func miniredisBackend(t testing.TB) *diffBackend {
 	return &diffBackend{name: "lua@miniredis", lim: s.Client, set: s.SetTime}
 }
 
+// persistentMiniredisBackend is the scripts on miniredis with every touched
+// key made persistent, for sequences whose clock steps back. A key that
+// expired while the clock was ahead is gone when it steps back, where
+// memfallback keeps the entry until a sweep, which then decides stricter:
+// both are right, and only keeping every state makes them comparable.
+func persistentMiniredisBackend(t testing.TB) *diffBackend {
+	s := smartlimittest.New(t)
+	return &diffBackend{name: "lua@miniredis", lim: s.Client, set: s.SetTime, after: persist(s.Redis, s.Client)}
+}
+
 // realRedis returns a client of a real redis-server that the test starts,
 // or nil when none is installed (unless redistest.RequireEnv demands one).
 func realRedis(tb testing.TB) rueidis.Client {
@@ -271,33 +288,35 @@ func realRedisBackend(t testing.TB, rc rueidis.Client, prefix string) *diffBacke
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &diffBackend{
-		name: "lua@redis-server",
-		lim:  c,
-		set:  func(t time.Time) { now = t },
-		after: func(ctx context.Context, o diffOp) error {
-			for _, l := range o.limits {
-				k, err := c.Key(o.key, l)
-				if err != nil {
-					return nil // bad input: nothing was written
-				}
-				if err := rc.Do(ctx, rc.B().Persist().Key(k).Build()).Error(); err != nil {
-					return err
-				}
+	return &diffBackend{name: "lua@redis-server", lim: c, set: func(t time.Time) { now = t }, after: persist(rc, c)}
+}
+
+// persist returns an after function that removes the TTLs of the keys that
+// an operation touched.
+func persist(rc rueidis.Client, c *smartlimit.Client) func(ctx context.Context, o diffOp) error {
+	return func(ctx context.Context, o diffOp) error {
+		for _, l := range o.limits {
+			k, err := c.Key(o.key, l)
+			if err != nil {
+				return nil // bad input: nothing was written
 			}
-			return nil
-		},
+			if err := rc.Do(ctx, rc.B().Persist().Key(k).Build()).Error(); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 
-// seededOps returns the sequence of a seed: n operations from a PCG.
-func seededOps(seed uint64, n int) []diffOp {
+// seededOps returns the sequence of a seed: n operations from a PCG, with
+// steps back when back is set.
+func seededOps(seed uint64, n int, back bool) []diffOp {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	b := make([]byte, 16*n)
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
-	return decodeOps(b, n)
+	return decodeOps(b, n, back)
 }
 
 // TestDifferential runs fixed seeds plus one new seed per run, printed so
@@ -321,7 +340,12 @@ func TestDifferential(t *testing.T) {
 		if rc != nil {
 			backends = append(backends, realRedisBackend(t, rc, "diff"+strconv.FormatUint(seed, 10)))
 		}
-		runDiff(t, fmt.Sprintf("seed %d", seed), seededOps(seed, opsPerSeed), backends)
+		runDiff(t, fmt.Sprintf("seed %d", seed), seededOps(seed, opsPerSeed, false), backends)
+		backends = []*diffBackend{persistentMiniredisBackend(t), memBackend(t)}
+		if rc != nil {
+			backends = append(backends, realRedisBackend(t, rc, "back"+strconv.FormatUint(seed, 10)))
+		}
+		runDiff(t, fmt.Sprintf("seed %d, clock steps back", seed), seededOps(seed, opsPerSeed, true), backends)
 	}
 }
 
@@ -357,6 +381,6 @@ func FuzzDifferential(f *testing.F) {
 		if rc != nil {
 			backends = append(backends, realRedisBackend(t, rc, prefix))
 		}
-		runDiff(t, "fuzz input", decodeOps(data, 100), backends)
+		runDiff(t, "fuzz input", decodeOps(data, 100, false), backends)
 	})
 }

@@ -438,6 +438,7 @@ func (e *entry) ext() *ext {
 type ext struct {
 	log    algo.Log    // SlidingWindow
 	leases algo.Leases // Concurrency
+	hw     int64       // Concurrency: leases.HW before the last step, for undo
 	next   *entry      // the key's next entry, for another limit
 }
 
@@ -661,25 +662,30 @@ func (e *entry) step(now, n int64, id string, d *algo.Decision) {
 	case algo.SlidingWindow:
 		*d = algo.StepSlidingWindow(e.p, &e.ext().log, now, n)
 	case algo.Concurrency:
-		*d = algo.StepConcurrency(e.p, &e.ext().leases, now, n, id)
+		x := e.ext()
+		x.hw = x.leases.HW
+		*d = algo.StepConcurrency(e.p, &x.leases, now, n, id)
 	default:
 		algo.Step(e.p, &e.s, now, n, d) // e.s changes only when allowed with n > 0
 	}
 }
 
-// undo takes back what step added for an allowed request of cost n: the
-// log entries or the lease it appended (the algo step functions append at
-// the end). Fixed-size states are never committed by try, so they need no
-// undo.
+// undo takes back what step added for an allowed request of cost n > 0:
+// the log entry or the lease it appended (the algo step functions append
+// at the end). Fixed-size states are never committed by try, so they need
+// no undo.
 func (e *entry) undo(n int64) {
+	if n == 0 {
+		return
+	}
 	switch e.p.Kind {
 	case algo.SlidingWindow:
-		e.x.log.T = e.x.log.T[:len(e.x.log.T)-int(n)]
+		e.x.log.E = e.x.log.E[:len(e.x.log.E)-1]
 	case algo.Concurrency:
 		ls := &e.x.leases
 		k := len(ls.ID) - int(n)
 		clear(ls.ID[k:])
-		ls.ID, ls.Deadline = ls.ID[:k], ls.Deadline[:k]
+		ls.ID, ls.Deadline, ls.HW = ls.ID[:k], ls.Deadline[:k], e.x.hw
 	}
 }
 

@@ -516,3 +516,29 @@ func TestChecksRacingSweeps(t *testing.T) {
 		}
 	}
 }
+
+// A sliding window check grows the heap by a small constant whatever its
+// cost: the log keeps one entry per accepted request, not per unit.
+func TestSlidingWindowHugeCostBoundedHeap(t *testing.T) {
+	s, err := memfallback.New(memfallback.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 1 << 40, Period: time.Hour}
+	mustAllow(t, s, "warm", l, 1) // the store's own first allocations
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i, cost := range []int64{5_000_000, 1_000_000_000, 1<<40 - 1_005_000_000} {
+		if r := mustAllow(t, s, "k", l, cost); !r.Allowed {
+			t.Fatalf("check %d of cost %d denied: %+v", i, cost, r)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+		t.Errorf("three checks of costs up to 10^9 allocated %d bytes; want a small constant", grew)
+	}
+	if r := mustAllow(t, s, "k", l, 1); r.Allowed || r.Remaining != 0 {
+		t.Errorf("over the limit: %+v, want denied with Remaining 0", r)
+	}
+}

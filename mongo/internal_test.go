@@ -23,7 +23,7 @@ func mustParams(t *testing.T, k algo.Kind, rate, periodUS, burst int64) algo.Par
 // other limits and algorithms.
 func TestDocID(t *testing.T) {
 	a := mustParams(t, algo.GCRA, 10, 1e6, 0)
-	if got, want := docID("alice", &a), "{alice}:gcra:1:100000:10:v1"; got != want {
+	if got, want := docID("alice", &a), "{alice}:gcra:1:100000:10:v2"; got != want {
 		t.Errorf("docID = %q, want %q", got, want)
 	}
 	b := mustParams(t, algo.GCRA, 20, 2e6, 10)

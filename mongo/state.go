@@ -29,12 +29,16 @@ func newState(p *algo.Params, d *doc) *state {
 	st.v = d.V
 	switch p.Kind {
 	case algo.SlidingWindow:
-		st.log.T = d.T
-	case algo.Concurrency:
 		// The two arrays are written together; a document edited by hand
-		// into unequal lengths keeps the leases it can pair.
+		// into unequal lengths keeps the entries it can pair.
+		k := min(len(d.T), len(d.Cum))
+		st.log.E = make([]algo.LogEntry, k)
+		for i := range k {
+			st.log.E[i] = algo.LogEntry{T: d.T[i], Cum: d.Cum[i]}
+		}
+	case algo.Concurrency:
 		k := min(len(d.IDs), len(d.DL))
-		st.ls.ID, st.ls.Deadline = d.IDs[:k], d.DL[:k]
+		st.ls.ID, st.ls.Deadline, st.ls.HW = d.IDs[:k], d.DL[:k], d.HW
 	default:
 		st.s = algo.State{A: d.A, B: d.B, C: d.C}
 	}
@@ -63,7 +67,7 @@ func (st *state) step(now, n int64, lease string) algo.Decision {
 // clone returns a copy of st that shares no slices with it.
 func (st *state) clone() *state {
 	c := *st
-	c.log.T = slices.Clone(st.log.T)
+	c.log.E = slices.Clone(st.log.E)
 	c.ls.ID, c.ls.Deadline = slices.Clone(st.ls.ID), slices.Clone(st.ls.Deadline)
 	return &c
 }
@@ -80,9 +84,13 @@ func (st *state) fields(now, v int64) bson.D {
 	f = append(f, bson.E{Key: "v", Value: v}, bson.E{Key: "expireAt", Value: expireAt})
 	switch st.p.Kind {
 	case algo.SlidingWindow:
-		f = append(f, bson.E{Key: "t", Value: nonNil(st.log.T)})
+		t, c := make([]int64, len(st.log.E)), make([]int64, len(st.log.E))
+		for i, e := range st.log.E {
+			t[i], c[i] = e.T, e.Cum
+		}
+		f = append(f, bson.E{Key: "t", Value: t}, bson.E{Key: "n", Value: c})
 	case algo.Concurrency:
-		f = append(f, bson.E{Key: "ids", Value: nonNil(st.ls.ID)}, bson.E{Key: "dl", Value: nonNil(st.ls.Deadline)})
+		f = append(f, bson.E{Key: "ids", Value: nonNil(st.ls.ID)}, bson.E{Key: "dl", Value: nonNil(st.ls.Deadline)}, bson.E{Key: "hw", Value: st.ls.HW})
 	default:
 		f = append(f, bson.E{Key: "a", Value: st.s.A}, bson.E{Key: "b", Value: st.s.B}, bson.E{Key: "c", Value: st.s.C})
 	}

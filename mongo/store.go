@@ -35,7 +35,7 @@ const maxBackoffShift = 6
 
 // docVersion is the version of the document format, the "vN" of every
 // _id: a new format never reads an old one's state, as with the scripts.
-const docVersion = 1
+const docVersion = 2
 
 // ErrContention means a check gave up because its conditional write lost
 // the race to other writers of the same document Options.MaxRetries+1
@@ -419,7 +419,8 @@ type item struct {
 
 // doc is the stored document of one key under one limit. Only the fields
 // of its algorithm are set beside v, w and expireAt: a, b, c for the fixed-size states (algo.State),
-// t for SlidingWindow (algo.Log), ids and dl for Concurrency (algo.Leases).
+// t and n for SlidingWindow (algo.Log), ids, dl and hw for Concurrency
+// (algo.Leases).
 type doc struct {
 	ID       string    `bson:"_id"`
 	V        int64     `bson:"v"`
@@ -427,8 +428,10 @@ type doc struct {
 	B        int64     `bson:"b,omitempty"`
 	C        int64     `bson:"c,omitempty"`
 	T        []int64   `bson:"t,omitempty"`
+	Cum      []int64   `bson:"n,omitempty"`
 	IDs      []string  `bson:"ids,omitempty"`
 	DL       []int64   `bson:"dl,omitempty"`
+	HW       int64     `bson:"hw,omitempty"`
 	W        int64     `bson:"w"` // the token of the write that stored this version
 	ExpireAt time.Time `bson:"expireAt"`
 }

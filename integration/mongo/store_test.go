@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -41,7 +42,7 @@ func TestDocumentShape(t *testing.T) {
 	if got, want := r.Tier, smartlimit.TierMongo; got != want {
 		t.Errorf("Tier = %q, want %q", got, want)
 	}
-	const id = "{alice}:gcra:1:100000:10:v1"
+	const id = "{alice}:gcra:1:100000:10:v2"
 	m := rawDoc(t, coll, id)
 	if got, want := m["v"], int64(1); got != want {
 		t.Errorf("v = %v (%T), want %v", got, got, want)
@@ -77,18 +78,25 @@ func TestDocumentShape(t *testing.T) {
 		t.Errorf("documents = %d, %v; want 1 (a denial or a peek of a new key stores nothing)", n, err)
 	}
 
-	// A sliding window stores its log; a concurrency limit its leases.
+	// A sliding window stores its log, one entry per accepted request (its
+	// instant in t, the units accepted through it in n); a concurrency
+	// limit its leases.
 	sw := smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 5, Period: time.Second}
 	allowN(t, st, "bob", sw, 2)
-	if got := rawDoc(t, coll, "{bob}:sliding_window:5:1000000:5:v1")["t"]; len(asArray(t, got)) != 2 {
+	allowN(t, st, "bob", sw, 1)
+	swDoc := rawDoc(t, coll, "{bob}:sliding_window:5:1000000:5:v2")
+	if got := asArray(t, swDoc["t"]); len(got) != 2 {
 		t.Errorf("sliding window log t = %v, want 2 entries", got)
+	}
+	if got := asArray(t, swDoc["n"]); len(got) != 2 || fmt.Sprint(got) != "[2 3]" {
+		t.Errorf("sliding window log n = %v, want [2 3]", got)
 	}
 	cc := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 3, Period: time.Minute}
 	lease, _, err := st.Acquire(ctx, "bob", cc)
 	if err != nil || lease == nil {
 		t.Fatalf("Acquire = %v, %v", lease, err)
 	}
-	cid := "{bob}:concurrency:3:60000000:3:v1"
+	cid := "{bob}:concurrency:3:60000000:3:v2"
 	if ids := asArray(t, rawDoc(t, coll, cid)["ids"]); len(ids) != 1 || ids[0] != lease.ID {
 		t.Errorf("leases ids = %v, want [%s]", ids, lease.ID)
 	}

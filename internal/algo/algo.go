@@ -125,6 +125,15 @@ type State struct{ A, B, C int64 }
 // ceilDiv returns ⌈a/b⌉ for a ≥ 0, b > 0.
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
+// ceilDivSigned returns ⌈a/b⌉ for any a and b > 0. (Go's division truncates
+// toward zero, which is the ceiling for a ≤ 0.)
+func ceilDivSigned(a, b int64) int64 {
+	if a <= 0 {
+		return a / b
+	}
+	return ceilDiv(a, b)
+}
+
 // Step decides a request of cost n at now for every kind with a fixed-size
 // state and writes the decision to *d. When the request is allowed with
 // n > 0 it updates *s to the state to store; otherwise *s is left as it was.

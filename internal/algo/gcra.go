@@ -1,18 +1,23 @@
 package algo
 
-// ahead returns how far, in ticks, the instant (us + frac/R) lies after now,
-// clamped to [0, Cap]. Time that runs backwards (a client clock behind the
-// stored state) therefore makes a limit stricter, never looser, which is the
-// monotonic guard for the bucket kinds. The scripts compute the same value.
-func ahead(p *Params, us, frac, now int64) int64 {
+// ahead returns the backlog of a bucket whose theoretical arrival time is
+// the instant (us + frac/R): how far, in ticks, that instant lies after now,
+// clamped to [0, Cap]. over reports whether it was clamped from above: a
+// clock behind the stored state puts the TAT more than the whole capacity
+// ahead, which makes the limit stricter, never looser (the monotonic guard
+// of the bucket kinds). The scripts compute the same values.
+func ahead(p *Params, us, frac, now int64) (d int64, over bool) {
 	dd := us - now
 	if dd < 0 || (dd == 0 && frac <= 0) {
-		return 0
+		return 0, false
 	}
-	if dd > p.Cap/p.R { // dd*R would exceed Cap anyway; skip the product
-		return p.Cap
+	if dd > p.Cap/p.R { // dd*R exceeds Cap; skip the product
+		return p.Cap, true
 	}
-	return min(dd*p.R+frac, p.Cap)
+	if d = dd*p.R + frac; d > p.Cap {
+		return p.Cap, true
+	}
+	return d, false
 }
 
 // bucket decides a request of cost n against a bucket whose backlog is d
@@ -38,10 +43,31 @@ func bucket(p *Params, d, n int64, dec *Decision) int64 {
 	return nd
 }
 
+// decideBucket decides a request of cost n at now against a bucket whose
+// TAT is the instant (us + frac/R), writing the decision to *dec and
+// returning the backlog after it. When the TAT lies more than the capacity
+// ahead (a clock behind the state), the decision is taken on the clamped
+// backlog, but ResetAfter and RetryAfter are measured from now to the real
+// TAT: the earliest time the same request passes on this clock.
+func decideBucket(p *Params, us, frac, now, n int64, dec *Decision) int64 {
+	d, over := ahead(p, us, frac, now)
+	nd := bucket(p, d, n, dec)
+	if over {
+		// The TAT is (us-now)*R + frac ticks ahead; frac < R, so the time
+		// until full is us-now, plus 1 µs for a fraction.
+		dec.ResetAfter = us - now + ceilDiv(frac, p.R)
+		if dec.RetryAfter != Never && !dec.Allowed {
+			// ⌈(dd·R + frac + n·P − Cap) / R⌉ with dd·R split off exactly.
+			dec.RetryAfter = us - now + ceilDivSigned(frac+n*p.P-p.Cap, p.R)
+		}
+	}
+	return nd
+}
+
 // stepGCRA is GCRA (and the leaky bucket, its shaping twin): the state is the
 // theoretical arrival time TAT as whole microseconds A plus B ticks.
 func stepGCRA(p *Params, s *State, now, n int64, dec *Decision) {
-	nd := bucket(p, ahead(p, s.A, s.B, now), n, dec)
+	nd := decideBucket(p, s.A, s.B, now, n, dec)
 	if dec.Allowed && n > 0 {
 		*s = State{A: now + nd/p.R, B: nd % p.R}
 	}
@@ -49,19 +75,11 @@ func stepGCRA(p *Params, s *State, now, n int64, dec *Decision) {
 
 // stepTokenBucket is the token bucket: the state is the number of ticks
 // missing from a full bucket (A) as of the last update (B). It refills R
-// ticks per microsecond, so its decisions are exactly GCRA's.
+// ticks per microsecond, so the bucket is full at the instant B + A/R: its
+// TAT. Deciding on that TAT, as GCRA does, makes its decisions exactly
+// GCRA's, also when the clock runs backwards.
 func stepTokenBucket(p *Params, s *State, now, n int64, dec *Decision) {
-	if now < s.B {
-		now = s.B // monotonic guard: never refill backwards
-	}
-	el := now - s.B
-	d := s.A
-	if el > p.Cap/p.R {
-		d = 0
-	} else {
-		d = max(0, d-el*p.R)
-	}
-	nd := bucket(p, d, n, dec)
+	nd := decideBucket(p, s.B+s.A/p.R, s.A%p.R, now, n, dec)
 	if dec.Allowed && n > 0 {
 		*s = State{A: nd, B: now}
 	}

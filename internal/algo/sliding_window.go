@@ -1,59 +1,112 @@
 package algo
 
-// Log is the state of SlidingWindow: the instants (µs) of the units
-// accepted, oldest first, one entry per unit. Its zero value is empty.
-type Log struct{ T []int64 }
+// LogModulus is the modulus of a sliding window log's cumulative counts.
+// Counts are kept modulo 2^52 so that they never leave the range a Lua
+// number holds exactly, however long a key stays busy; a window never holds
+// more than Rate ≤ 2^50 units, so differences of counts modulo 2^52 are
+// exact.
+const LogModulus = 1 << 52
+
+// LogEntry is one accepted request of a sliding window log: its instant
+// (µs) and the units accepted through it, cumulative modulo LogModulus.
+type LogEntry struct{ T, Cum int64 }
+
+// Log is the state of SlidingWindow: one entry per accepted request (not
+// per unit, so one check adds at most one entry whatever its cost), oldest
+// first, instants non-decreasing. Besides the entries of the window it keeps
+// the newest entry that has left it, the anchor: the units in the window
+// are the newest entry's Cum less the anchor's, or less 0 while no entry has
+// left (counts start at 0 with the log). Its zero value is empty.
+type Log struct{ E []LogEntry }
+
+// window prunes l for a decision at t and returns the index of its first
+// entry in the window (t-P, t] and the count before it (the anchor's Cum,
+// or 0). Entries older than the anchor are dropped; they change nothing.
+func (l *Log) window(P, t int64) (first int, base int64) {
+	// lo becomes the number of entries at or before t-P.
+	lo, hi := 0, len(l.E)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); l.E[m].T > t-P {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	if lo == 0 {
+		return 0, 0
+	}
+	l.E = l.E[lo-1:] // keep the anchor
+	return 1, l.E[0].Cum
+}
+
+// mod returns a modulo LogModulus in [0, LogModulus).
+func mod(a int64) int64 { return a & (LogModulus - 1) }
 
 // StepSlidingWindow is the exact sliding window: at most R units in any
-// window (now-P, now]. Entries at or before now-P are pruned first. When
-// allowed with n > 0 the log gains n entries at now; otherwise it is left as
-// pruned, which changes no decision.
+// window (now-P, now]. When allowed with n > 0 the log gains one entry;
+// otherwise it is only pruned, which changes no decision. Time never runs
+// backwards for a key: before the newest entry the step decides at that
+// entry's instant, and measures the durations it returns from now.
 func StepSlidingWindow(p *Params, l *Log, now, n int64) Decision {
-	if k := len(l.T); k > 0 && now < l.T[k-1] {
-		now = l.T[k-1] // monotonic guard: never before the newest entry
+	t := now
+	var newest LogEntry
+	if k := len(l.E); k > 0 {
+		newest = l.E[k-1]
+		t = max(t, newest.T) // monotonic guard
 	}
-	i := 0
-	for i < len(l.T) && l.T[i] <= now-p.P {
-		i++
-	}
-	if i > 0 {
-		l.T = append(l.T[:0], l.T[i:]...)
-	}
-	count := int64(len(l.T))
+	first, base := l.window(p.P, t)
+	count := mod(newest.Cum - base)
 	reset := int64(0)
 	if count > 0 {
-		reset = l.T[count-1] + p.P - now
+		reset = newest.T + p.P - now
 	}
 	if n > p.R {
 		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: Never}
 	}
-	if count+n > p.R {
-		// The (count+n-R)-th oldest entry must leave the window first.
-		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: l.T[count+n-p.R-1] + p.P - now}
-	}
-	for range n {
-		l.T = append(l.T, now)
+	if need := count + n - p.R; need > 0 {
+		// The oldest entry whose leaving frees need units leaves at T+P.
+		lo, hi := first, len(l.E)-1 // the newest entry frees count ≥ need
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); mod(l.E[m].Cum-base) >= need {
+				hi = m
+			} else {
+				lo = m + 1
+			}
+		}
+		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: l.E[lo].T + p.P - now}
 	}
 	if n > 0 {
-		reset = p.P
+		l.E = append(l.E, LogEntry{T: t, Cum: mod(newest.Cum + n)})
+		reset = t + p.P - now
 	}
 	return Decision{Allowed: true, Remaining: p.R - count - n, ResetAfter: reset}
 }
 
-// Leases is the state of Concurrency: lease IDs and their deadlines (µs).
+// Leases is the state of Concurrency: lease IDs and their deadlines (µs),
+// and the instant the newest lease was taken at (HW), below which the key's
+// time does not run while any lease is in flight.
 type Leases struct {
 	ID       []string
 	Deadline []int64
+	HW       int64
 }
 
 // StepConcurrency admits a new lease while fewer than R are in flight. A
 // lease is in flight until released or until its deadline (now + P) passes.
 // n is 0 (a question) or 1 (acquire id).
+//
+// While a lease is in flight, time does not run backwards for the key: a
+// step before HW decides, and dates a new lease, at HW, so a clock that
+// steps back cannot date leases early and, once corrected, let more than R
+// be in flight. (With no lease in flight there is nothing to protect, and
+// HW is forgotten, as a store forgets a key whose state is full.) Durations
+// are measured from now.
 func StepConcurrency(p *Params, l *Leases, now, n int64, id string) Decision {
+	t := max(now, l.HW)
 	k := 0
 	var first, last int64
 	for i, dl := range l.Deadline {
-		if dl <= now {
+		if dl <= t {
 			continue
 		}
 		l.ID[k], l.Deadline[k] = l.ID[i], dl
@@ -69,6 +122,8 @@ func StepConcurrency(p *Params, l *Leases, now, n int64, id string) Decision {
 	reset := int64(0)
 	if count > 0 {
 		reset = last - now
+	} else {
+		t, l.HW = now, 0
 	}
 	if n > p.R {
 		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: Never}
@@ -78,8 +133,9 @@ func StepConcurrency(p *Params, l *Leases, now, n int64, id string) Decision {
 	}
 	if n > 0 {
 		l.ID = append(l.ID, id)
-		l.Deadline = append(l.Deadline, now+p.P)
-		reset = max(reset, p.P)
+		l.Deadline = append(l.Deadline, t+p.P)
+		l.HW = t
+		reset = max(reset, t+p.P-now)
 	}
 	return Decision{Allowed: true, Remaining: p.R - count - n, ResetAfter: reset}
 }

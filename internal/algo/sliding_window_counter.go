@@ -6,10 +6,11 @@ package algo
 // window began. The comparison is done multiplied out by P, in whole
 // numbers, so no rounding is involved. The state is the current window start
 // (A), the previous window's count (B) and the current one's (C).
-func stepSlidingWindowCounter(p *Params, s *State, now, n int64, d *Decision) {
-	if now < s.A {
-		now = s.A // monotonic guard
-	}
+func stepSlidingWindowCounter(p *Params, s *State, clock, n int64, d *Decision) {
+	// Monotonic guard: decide at the state's window start when the clock is
+	// behind it, but measure durations from the clock: lag µs longer.
+	now := max(clock, s.A)
+	lag := now - clock
 	P, R := p.P, p.R
 	ws := windowStart(now, P)
 	var prev, curr int64
@@ -23,9 +24,9 @@ func stepSlidingWindowCounter(p *Params, s *State, now, n int64, d *Decision) {
 	reset := func(curr int64) int64 {
 		switch {
 		case curr > 0:
-			return ws + 2*P - now
+			return ws + 2*P - clock
 		case prev > 0:
-			return ws + P - now
+			return ws + P - clock
 		}
 		return 0
 	}
@@ -46,7 +47,7 @@ func stepSlidingWindowCounter(p *Params, s *State, now, n int64, d *Decision) {
 			t := max(0, P-(R-n)*P/curr)
 			retry = ws + P + t - now
 		}
-		*d = Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry}
+		*d = Decision{Remaining: max(0, R-curr-ceilDiv(prev*w, P)), ResetAfter: reset(curr), RetryAfter: retry + lag}
 		return
 	}
 	curr += n

@@ -17,7 +17,7 @@ import (
 // and SCRIPT EXISTS for LoadScripts and MissingScripts, and PING for
 // health checks. HELLO and AUTH need no grant.
 var ACLCommands = strings.Fields("+evalsha +eval +script|load +script|exists +ping" +
-	" +time +get +mget +set +pexpire +zadd +zcard +zrange +zrem +zremrangebyscore +del")
+	" +time +get +mget +set +pexpire +zadd +zcard +zcount +zscore +zrange +zrangebyscore +zrem +zremrangebyscore +zremrangebyrank +del")
 
 // ACLClusterCommands are what a cluster client needs on top of
 // ACLCommands: rueidis reads the slot map with CLUSTER SLOTS (CLUSTER

@@ -425,10 +425,10 @@ func PeerIP(ctx context.Context, _ string) (string, error) {
 }
 
 // ClientIP returns a KeyFunc that keys the client address behind the
-// trusted proxies of opts, read from the x-forwarded-for, forwarded or
-// x-real-ip metadata (as grpc-gateway and Envoy forward them) exactly as
-// httplimit.ClientIP reads HTTP headers: only from a trusted peer, from the
-// right.
+// trusted proxies of opts, read from the one metadata key opts.Header names
+// (x-forwarded-for, forwarded or x-real-ip, as grpc-gateway and Envoy
+// forward them) exactly as httplimit.ClientIP reads HTTP headers: only from
+// a trusted peer, from the right, and no other key.
 func ClientIP(opts httplimit.IPOptions) (KeyFunc, error) {
 	k, err := httplimit.NewIPKeyer(opts)
 	if err != nil {

@@ -401,10 +401,14 @@ func TestKeyFuncs(t *testing.T) {
 		ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
 		return metadata.NewIncomingContext(ctx, metadata.Pairs(md...))
 	}
-	clientIP, err := grpclimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
-	if err != nil {
-		t.Fatal(err)
+	clientIP := func(header string) grpclimit.KeyFunc {
+		k, err := grpclimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Header: header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
+	xff := clientIP(httplimit.HeaderXForwardedFor)
 	user := grpclimit.User(func(ctx context.Context) (string, bool) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		if v := md.Get("test-user"); len(v) > 0 {
@@ -431,9 +435,12 @@ func TestKeyFuncs(t *testing.T) {
 		{"peer", grpclimit.PeerIP, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
 		{"peer v6", grpclimit.PeerIP, withPeer("[2001:db8:1:2::9]:5000"), "ip:2001:db8:1:2::/64"},
 		{"no peer", grpclimit.PeerIP, context.Background(), ""},
-		{"client ip, trusted proxy", clientIP, withPeer("10.0.0.1:5000", "x-forwarded-for", "198.51.100.1, 203.0.113.1"), "ip:203.0.113.1"},
-		{"client ip, spoofed", clientIP, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
-		{"client ip, forwarded", clientIP, withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
+		{"client ip, trusted proxy", xff, withPeer("10.0.0.1:5000", "x-forwarded-for", "198.51.100.1, 203.0.113.1"), "ip:203.0.113.1"},
+		{"client ip, spoofed", xff, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
+		{"client ip, forwarded", clientIP(httplimit.HeaderForwarded), withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
+		// Only the named key is read: no fallback a client could fill in.
+		{"client ip, forwarded not named", xff, withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:10.0.0.1"},
+		{"client ip, x-real-ip named", clientIP("X-Real-IP"), withPeer("10.0.0.1:5000", "x-real-ip", "203.0.113.3", "x-forwarded-for", "203.0.113.4"), "ip:203.0.113.3"},
 		{"metadata", grpclimit.Metadata("X-Tenant"), withPeer("192.0.2.1:1", "x-tenant", "acme"), "md:x-tenant=acme"},
 		{"metadata missing", grpclimit.Metadata("x-tenant"), withPeer("192.0.2.1:1"), ""},
 		{"user", user, withPeer("192.0.2.1:1", "test-user", "alice"), "user:alice"},

@@ -677,3 +677,66 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("GET /: %d remaining %s, want 200, 7", resp.StatusCode, resp.Header.Get("X-RateLimit-Remaining"))
 	}
 }
+
+// TestClientIPSpoofing is "Hold at the edges", item 6: with the old default
+// header list (Forwarded, X-Forwarded-For, X-Real-IP, first present wins) a
+// client behind either proxy below got 100 of 100 requests through a limit
+// of 5 by sending, with each, a fresh address in a header its proxy passes
+// through unchanged.
+func TestClientIPSpoofing(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	fivePerMinute := smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 5, Period: time.Minute}
+
+	// Trusting proxies without naming their header is refused: there is
+	// no default to fall back on, since each would be spoofable.
+	if _, err := httplimit.ClientIP(httplimit.IPOptions{TrustedProxies: proxies}); err == nil {
+		t.Error("ClientIP with TrustedProxies and no Header succeeded")
+	}
+
+	for _, tc := range []struct {
+		name  string
+		proxy func(r *http.Request)        // what the proxy does
+		spoof func(r *http.Request, i int) // what the client sends along
+		opts  httplimit.IPOptions
+	}{
+		{
+			name:  "nginx appends X-Forwarded-For, client adds Forwarded",
+			proxy: func(r *http.Request) { r.Header.Add("X-Forwarded-For", "203.0.113.7") },
+			spoof: func(r *http.Request, i int) { r.Header.Set("Forwarded", "for=198.51.100."+strconv.Itoa(i)) },
+			opts:  httplimit.IPOptions{TrustedProxies: proxies, Header: httplimit.HeaderXForwardedFor},
+		},
+		{
+			name:  "proxy sets X-Real-IP, client adds X-Forwarded-For",
+			proxy: func(r *http.Request) { r.Header.Set("X-Real-IP", "203.0.113.7") },
+			spoof: func(r *http.Request, i int) { r.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i)) },
+			opts:  httplimit.IPOptions{TrustedProxies: proxies, Header: httplimit.HeaderXRealIP},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := httplimit.ClientIP(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := smartlimittest.New(t)
+			h := newMW(t, s.Client, httplimit.Options{Limit: fivePerMinute, Key: key}).Handle(ok)
+			passed := 0
+			for i := range 100 {
+				w := do(h, "GET", "/", func(r *http.Request) {
+					r.RemoteAddr = "10.0.0.1:4000" // every request comes through the proxy
+					tc.spoof(r, i)
+					tc.proxy(r)
+				})
+				if w.Code == http.StatusOK {
+					passed++
+					if got := w.Header().Get("X-Key"); got != "ip:203.0.113.7" {
+						t.Errorf("request %d keyed %q, want the address the proxy saw", i, got)
+					}
+				}
+			}
+			if passed != 5 {
+				t.Errorf("%d of 100 spoofing requests passed a limit of 5", passed)
+			}
+		})
+	}
+}

@@ -86,7 +86,10 @@ type Options struct {
 	// OnError is what happens when the limiter fails: httplimit.FailClosed
 	// (the default) answers codes.Unavailable; httplimit.FailOpen lets the
 	// call pass, logs the error and records it in the Decision. Invalid
-	// input and errors from Key, Cost and PolicyFunc never fail open.
+	// input and errors from Key, Cost and PolicyFunc never fail open, and a
+	// call whose context is done (httplimit.ErrRequestDone) never reaches
+	// the handler: it ends with codes.Canceled or codes.DeadlineExceeded,
+	// unlogged.
 	OnError httplimit.ErrorPolicy
 	// Logger receives limiter errors, at most once a second with a count of
 	// the rest. The default is slog.Default().
@@ -284,12 +287,8 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		d.Result, err = in.lim.AllowN(ctx, d.Key, l, d.Cost)
 	}
 	if err != nil {
-		var bad *smartlimit.InputError
-		if errors.As(err, &bad) {
-			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w", err))
-		}
-		if in.opts.OnError == httplimit.FailClosed {
-			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w: %w", httplimit.ErrUnavailable, err))
+		if werr := httplimit.LimiterError(ctx, err); in.opts.OnError == httplimit.FailClosed || !errors.Is(werr, httplimit.ErrUnavailable) {
+			return nil, nil, in.fail(ctx, method, werr)
 		}
 		in.log(ctx, method, "grpclimit: limiter failed; call passed unlimited (FailOpen)", err)
 		d.Err = err
@@ -360,6 +359,10 @@ func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
 // fail maps an error that keeps a call from being decided to a status.
 func (in *Interceptor) fail(ctx context.Context, method string, err error) error {
 	switch {
+	case errors.Is(err, httplimit.ErrRequestDone):
+		// The caller cancelled or its deadline passed: neither its fault nor
+		// the limiter's, so no log line; the status is the context's.
+		return status.FromContextError(ctx.Err()).Err()
 	case errors.Is(err, httplimit.ErrNoKey):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, httplimit.ErrUnavailable):

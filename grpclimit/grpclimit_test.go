@@ -467,3 +467,84 @@ func TestKeyFuncs(t *testing.T) {
 		})
 	}
 }
+
+// gate is a limiter slower than its callers: it says it was entered, waits
+// until the call's context is done (the caller cancelled), then asks lim
+// with that context.
+type gate struct {
+	lim     httplimit.Limiter
+	entered chan struct{}
+}
+
+func (g *gate) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+	}
+	return g.lim.AllowN(ctx, key, l, n)
+}
+
+// TestCanceledCall is "Hold at the edges", item 1: a call cancelled while
+// the limiter works fails with the caller's context error (a real Redis
+// client on miniredis returns it), which FailOpen took for a limiter
+// failure: every cancelled call reached the handler. Now none does, and none
+// is logged as a limiter failure.
+func TestCanceledCall(t *testing.T) {
+	t.Parallel()
+	s := smartlimittest.New(t)
+	g := &gate{lim: s.Client, entered: make(chan struct{})}
+	var logs strings.Builder
+	var mu sync.Mutex
+	in := newInterceptor(t, g, grpclimit.Options{
+		Limit:   smartlimit.PerHour(2),
+		OnError: httplimit.FailOpen,
+		Logger:  slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+	})
+	ended := make(chan error) // what the interceptor returned, server side
+	rec := &seen{}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			resp, err := h(ctx, req)
+			ended <- err
+			return resp, err
+		},
+		in.Unary(),
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			rec.add(ctx)
+			return h(ctx, req)
+		}))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+
+	const n = 20
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-g.entered; cancel() }()
+		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Canceled {
+			t.Errorf("call %d: %v, want Canceled", i, err)
+		}
+		if err := <-ended; status.Code(err) != codes.Canceled {
+			t.Errorf("call %d: the interceptor returned %v, want Canceled", i, err)
+		}
+	}
+	if got := rec.count(); got != 0 {
+		t.Errorf("the handler ran for %d of %d cancelled calls, want 0", got, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logs.Len() != 0 {
+		t.Errorf("a cancelled call was logged as a limiter failure: %q", logs.String())
+	}
+}

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -738,5 +741,136 @@ func TestClientIPSpoofing(t *testing.T) {
 				t.Errorf("%d of 100 spoofing requests passed a limit of 5", passed)
 			}
 		})
+	}
+}
+
+// ctxLimiter fails with the request's own context error once the context
+// is done, as the Redis client does, and allows otherwise.
+type ctxLimiter struct{}
+
+func (ctxLimiter) AllowN(ctx context.Context, _ string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return smartlimit.Result{}, fmt.Errorf("redis: %w", err)
+	}
+	return smartlimit.Result{Allowed: true, Limit: l.Capacity(), Remaining: l.Capacity() - n}, nil
+}
+
+// TestRequestDone is "Hold at the edges", item 1: a request whose context
+// is done never reaches the next handler, whatever OnError says, and is
+// not logged as a limiter failure. Before, FailOpen passed it on as if the
+// limiter were down.
+func TestRequestDone(t *testing.T) {
+	t.Parallel()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+
+	for policy, name := range map[httplimit.ErrorPolicy]string{httplimit.FailOpen: "FailOpen", httplimit.FailClosed: "FailClosed"} {
+		for _, tc := range []struct {
+			name   string
+			ctx    context.Context
+			cause  error
+			status int
+		}{
+			{"client gone", canceled, context.Canceled, 499},
+			{"deadline passed", expired, context.DeadlineExceeded, http.StatusServiceUnavailable},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				var logs bytes.Buffer
+				called := false
+				h := newMW(t, ctxLimiter{}, httplimit.Options{
+					Limit:   threePerMinute,
+					OnError: policy,
+					Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+				}).Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+				w := do(h, "GET", "/", func(r *http.Request) { *r = *r.WithContext(tc.ctx) })
+				if called {
+					t.Error("the next handler ran for a request whose context is done")
+				}
+				if w.Code != tc.status || w.Body.Len() != 0 {
+					t.Errorf("status %d body %q, want %d and no body", w.Code, w.Body, tc.status)
+				}
+				if logs.Len() != 0 {
+					t.Errorf("logged as a limiter failure: %q", logs.String())
+				}
+
+				var got error
+				h = newMW(t, ctxLimiter{}, httplimit.Options{
+					Limit:        threePerMinute,
+					OnError:      policy,
+					ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err },
+				}).Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+				do(h, "GET", "/", func(r *http.Request) { *r = *r.WithContext(tc.ctx) })
+				if called || !errors.Is(got, httplimit.ErrRequestDone) || !errors.Is(got, tc.cause) || errors.Is(got, httplimit.ErrUnavailable) {
+					t.Errorf("ErrorHandler got %v (handler ran: %v); want ErrRequestDone and %v, not ErrUnavailable", got, called, tc.cause)
+				}
+			})
+		}
+	}
+
+	// The policy still applies to a limiter that fails while the request
+	// is alive, even with a context error of its own.
+	f := &fake{err: fmt.Errorf("dial: %w", context.DeadlineExceeded)}
+	called := false
+	h := newMW(t, f, httplimit.Options{Limit: threePerMinute, OnError: httplimit.FailOpen}).Handle(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	if w := do(h, "GET", "/"); w.Code != 200 || !called {
+		t.Errorf("limiter timeout on a live request: status %d, handler ran %v; want FailOpen to pass it", w.Code, called)
+	}
+}
+
+// gate is a limiter slower than its clients: it waits until the request's
+// context is done (the client hung up), then asks lim with that context.
+type gate struct {
+	lim  httplimit.Limiter
+	done atomic.Int64 // calls that saw the context done
+}
+
+func (g *gate) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	select {
+	case <-ctx.Done():
+		g.done.Add(1)
+	case <-time.After(10 * time.Second):
+	}
+	return g.lim.AllowN(ctx, key, l, n)
+}
+
+// TestDisconnectingClients is item 1 end to end: clients that close the
+// connection right after sending their request, in front of a real Redis
+// client (on miniredis) that fails with their canceled context. Before,
+// FailOpen ran the handler for every one of them under PerHour(2).
+func TestDisconnectingClients(t *testing.T) {
+	t.Parallel()
+	s := smartlimittest.New(t)
+	g := &gate{lim: s.Client}
+	var calls atomic.Int64
+	var served sync.WaitGroup
+	mw := newMW(t, g, httplimit.Options{Limit: smartlimit.PerHour(2), OnError: httplimit.FailOpen})
+	inner := mw.Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer served.Done()
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	const n = 50
+	served.Add(n)
+	for range n {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	served.Wait()
+	if got := g.done.Load(); got != n {
+		t.Fatalf("%d of %d requests reached the limiter with their context done; the test did not disconnect them", got, n)
+	}
+	if got := calls.Load(); got != 0 {
+		t.Errorf("the handler ran for %d of %d disconnected requests, want 0", got, n)
 	}
 }

@@ -265,6 +265,7 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 	}
 
 	var lease *smartlimit.Lease
+	var rs []smartlimit.Result
 	switch l := policies[0].Limit; {
 	case len(policies) > 1:
 		ls := make([]smartlimit.Limit, len(policies))
@@ -272,8 +273,8 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 			ls[i] = p.Limit
 		}
 		if in.each != nil {
-			// Each limit's own result names the binding policy exactly.
-			var rs []smartlimit.Result
+			// Each limit's own result names the binding policy exactly, and
+			// every policy that denied.
 			if rs, err = in.each.AllowAllResults(ctx, d.Key, d.Cost, ls...); err == nil {
 				d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
 			}
@@ -304,6 +305,7 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		}
 	}
 
+	d.Violated = httplimit.ViolatedPolicies(policies, d.Policy, d.Result, rs)
 	t, hasT := httplimit.DeltaSeconds(d.Result)
 	denied := !d.Result.Allowed && in.opts.Mode == httplimit.Block
 	if !in.opts.OmitMetadata {
@@ -334,17 +336,18 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 }
 
 // deniedStatus is ResourceExhausted with a RetryInfo (when the call can
-// ever pass) and a QuotaFailure naming the violated policy.
+// ever pass) and a QuotaFailure naming every violated policy.
 func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
 	msg := "rate limit exceeded: policy " + strconv.Quote(d.Policy.Name)
 	if !hasT {
 		msg += " (the call costs more than the policy's capacity and can never pass)"
 	}
 	st := status.New(codes.ResourceExhausted, msg)
-	details := []protoadapt.MessageV1{&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
-		Subject:     d.Policy.Name,
-		Description: d.Policy.Limit.String(),
-	}}}}
+	qf := &errdetails.QuotaFailure{}
+	for _, p := range d.Violated {
+		qf.Violations = append(qf.Violations, &errdetails.QuotaFailure_Violation{Subject: p.Name, Description: p.Limit.String()})
+	}
+	details := []protoadapt.MessageV1{qf}
 	if hasT {
 		// Whole seconds, rounded up, as Retry-After: never earlier than the limiter's answer.
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(t) * time.Second)})

@@ -548,3 +548,62 @@ func TestCanceledCall(t *testing.T) {
 		t.Errorf("a cancelled call was logged as a limiter failure: %q", logs.String())
 	}
 }
+
+// TestViolated is "Hold at the edges", item 13: httplimit documents
+// Decision.Violated as set on every denial, and grpclimit, deciding by a
+// copy of httplimit's code, never set it. Both policies below deny the
+// third call, and both are named: in the Decision (AnnotateOnly, where the
+// handler sees it) and in the QuotaFailure of a denial (Block).
+func TestViolated(t *testing.T) {
+	t.Parallel()
+	policies := []httplimit.Policy{
+		{Name: "burst", Limit: twoPerMinute},
+		{Name: "hourly", Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Hour}},
+	}
+	names := func(ps []httplimit.Policy) string {
+		var b []string
+		for _, p := range ps {
+			b = append(b, p.Name)
+		}
+		return strings.Join(b, ",")
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		policies []httplimit.Policy
+		want     string
+	}{
+		{"one policy", policies[:1], "burst"},
+		{"two policies", policies, "burst,hourly"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := smartlimittest.New(t)
+			annotate, rec := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Mode: httplimit.AnnotateOnly, Key: grpclimit.Method}))
+			block, _ := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Key: grpclimit.Method}))
+			for i := range 2 {
+				if _, err := annotate.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+					t.Fatal(err)
+				}
+				if d, _ := rec.last(); d.Violated != nil {
+					t.Errorf("call %d allowed, Violated = %q, want nil", i, names(d.Violated))
+				}
+			}
+			if _, err := annotate.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := rec.last(); !ok || d.Result.Allowed || names(d.Violated) != tc.want {
+				t.Errorf("denied call: Allowed %v, Violated %q; want %q", d.Result.Allowed, names(d.Violated), tc.want)
+			}
+
+			_, err := block.Check(ctx, &healthpb.HealthCheckRequest{})
+			_, qf := details(t, err)
+			var got []string
+			for _, v := range qf.GetViolations() {
+				got = append(got, v.GetSubject())
+			}
+			if status.Code(err) != codes.ResourceExhausted || strings.Join(got, ",") != tc.want {
+				t.Errorf("Block: %v, QuotaFailure subjects %q; want ResourceExhausted naming %q", err, got, tc.want)
+			}
+		})
+	}
+}

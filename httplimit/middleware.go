@@ -410,18 +410,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 
 	var lease *smartlimit.Lease
+	var rs []smartlimit.Result
 	switch {
 	case len(limits) > 1 && m.each != nil:
 		// Each limit's own result names the binding policy exactly, and
 		// every policy that denied.
-		var rs []smartlimit.Result
 		if rs, err = m.each.AllowAllResults(ctx, d.Key, d.Cost, limits...); err == nil {
 			d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
-			for i, r := range rs {
-				if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
-					d.Violated = append(d.Violated, policies[i])
-				}
-			}
 		}
 	case len(limits) > 1:
 		d.Result, err = m.multi.AllowAll(ctx, d.Key, d.Cost, limits...)
@@ -451,13 +446,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}()
 	}
 
-	switch {
-	case d.Result.Allowed || d.Violated != nil:
-	case len(policies) == 1:
-		d.Violated = policies[:1:1] // shared, like Policies: no allocation per denial
-	default:
-		d.Violated = []Policy{d.Policy}
-	}
+	d.Violated = ViolatedPolicies(policies, d.Policy, d.Result, rs)
 	denied := !d.Result.Allowed && m.opts.Mode == Block
 	m.setHeaders(w.Header(), d, policyHV, denied)
 	r = r.WithContext(dc)
@@ -477,6 +466,31 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 	}
 	next.ServeHTTP(w, r)
+}
+
+// ViolatedPolicies returns the policies that denied a request, as the
+// middleware fills Decision.Violated, for transports that fill their own
+// Decision (grpclimit): nil when r, the combined result for ps, allowed it;
+// with rs, the results of smartlimit.MultiResultLimiter.AllowAllResults in
+// the order of ps, every policy that denied by itself; without rs, binding,
+// the binding policy. The result may share ps's backing array.
+func ViolatedPolicies(ps []Policy, binding Policy, r smartlimit.Result, rs []smartlimit.Result) []Policy {
+	if r.Allowed {
+		return nil
+	}
+	var v []Policy
+	for i, r := range rs {
+		if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
+			v = append(v, ps[i])
+		}
+	}
+	switch {
+	case v != nil:
+		return v
+	case len(ps) == 1 && ps[0] == binding:
+		return ps[:1:1] // shared, like Decision.Policies: no allocation per denial
+	}
+	return []Policy{binding}
 }
 
 // asInput makes a policy validation error match smartlimit.ErrInvalidLimit

@@ -481,16 +481,39 @@ func User(id func(ctx context.Context) (string, bool)) KeyFunc {
 // APIKey is a KeyFunc that keys the API key in the authorization metadata
 // ("Bearer KEY") or in x-api-key: "apikey:" and the unpadded base64url
 // SHA-256 of the key, the same key httplimit.APIKey gives over HTTP.
+//
+// As httplimit.APIKey, it checks nothing: every distinct key is a fresh
+// quota, so a caller sending random keys is never limited. Use it only
+// behind authentication that rejects unknown keys first; otherwise use
+// VerifiedAPIKey.
 func APIKey(ctx context.Context, _ string) (string, error) {
-	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		if tok := strings.TrimSpace(auth[7:]); tok != "" {
-			return "apikey:" + hashed(tok), nil
-		}
-	}
-	if k := strings.TrimSpace(first(ctx, "x-api-key")); k != "" {
+	if k := rawAPIKey(ctx); k != "" {
 		return "apikey:" + hashed(k), nil
 	}
 	return "", fmt.Errorf("%w: no API key", httplimit.ErrNoKey)
+}
+
+// rawAPIKey returns the API key in the call's metadata, or "".
+func rawAPIKey(ctx context.Context) string {
+	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		if tok := strings.TrimSpace(auth[7:]); tok != "" {
+			return tok
+		}
+	}
+	return strings.TrimSpace(first(ctx, "x-api-key"))
+}
+
+// VerifiedAPIKey returns a KeyFunc that keys the call's API key, as APIKey
+// does, when valid accepts it, and every other call (no key, or one valid
+// rejects) with fallback, typically PeerIP: the gRPC form of
+// httplimit.VerifiedAPIKey. valid runs on every call, so make it cheap.
+func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback KeyFunc) KeyFunc {
+	return func(ctx context.Context, method string) (string, error) {
+		if k := rawAPIKey(ctx); k != "" && valid(ctx, k) {
+			return "apikey:" + hashed(k), nil
+		}
+		return fallback(ctx, method)
+	}
 }
 
 func hashed(s string) string {
@@ -526,7 +549,9 @@ func Compose(keys ...KeyFunc) KeyFunc {
 }
 
 // First returns a KeyFunc that returns the key of the first of keys that
-// does not fail with httplimit.ErrNoKey.
+// does not fail with httplimit.ErrNoKey. It falls back only when a key is
+// absent, never when it is made up: First(APIKey, PeerIP) gives a fresh
+// quota to every random API key; use VerifiedAPIKey(valid, PeerIP).
 func First(keys ...KeyFunc) KeyFunc {
 	return func(ctx context.Context, method string) (string, error) {
 		err := fmt.Errorf("%w: no key applies", httplimit.ErrNoKey)

@@ -426,6 +426,7 @@ func TestKeyFuncs(t *testing.T) {
 		}
 		return k
 	}()
+	verified := grpclimit.VerifiedAPIKey(func(_ context.Context, k string) bool { return k == "tok-1" }, grpclimit.PeerIP)
 	for _, tc := range []struct {
 		name string
 		key  grpclimit.KeyFunc
@@ -451,6 +452,10 @@ func TestKeyFuncs(t *testing.T) {
 		{"compose", grpclimit.Compose(grpclimit.Method, grpclimit.PeerIP), withPeer("192.0.2.1:1"), "method:/svc/M|ip:192.0.2.1"},
 		{"compose escapes", grpclimit.Compose(grpclimit.Metadata("a"), grpclimit.Metadata("b")), withPeer("192.0.2.1:1", "a", "1|%", "b", "2"), "md:a=1%7C%25|md:b=2"},
 		{"first", grpclimit.First(grpclimit.APIKey, grpclimit.PeerIP), withPeer("192.0.2.1:1"), "ip:192.0.2.1"},
+		// Item 22 of "Hold at the edges": only issued keys are keys.
+		{"verified", verified, withPeer("192.0.2.1:1", "authorization", "Bearer tok-1"), httpReq},
+		{"verified, made up", verified, withPeer("192.0.2.1:1", "x-api-key", "made-up"), "ip:192.0.2.1"},
+		{"verified, none", verified, withPeer("192.0.2.1:1"), "ip:192.0.2.1"},
 		{"first none", grpclimit.First(grpclimit.APIKey, user), withPeer("192.0.2.1:1"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -874,3 +874,64 @@ func TestDisconnectingClients(t *testing.T) {
 		t.Errorf("the handler ran for %d of %d disconnected requests, want 0", got, n)
 	}
 }
+
+// TestVerifiedAPIKey is "Hold at the edges", item 22: with
+// First(APIKey, RemoteIP), 8 of 8 requests with random API keys passed a
+// limit of 5 from one address. VerifiedAPIKey keys only the keys valid
+// accepts, so random keys share their sender's address quota, while an
+// issued key keeps a quota of its own.
+func TestVerifiedAPIKey(t *testing.T) {
+	t.Parallel()
+	issued := map[string]bool{"key-alice": true}
+	valid := func(_ context.Context, k string) bool { return issued[k] }
+	fivePer10s := smartlimit.Limit{Rate: 5, Period: 10 * time.Second} // GCRA, as the demo server
+
+	passed := func(key httplimit.KeyFunc, apiKey func(i int) string) int {
+		s := smartlimittest.New(t)
+		h := newMW(t, s.Client, httplimit.Options{Limit: fivePer10s, Key: key}).Handle(ok)
+		n := 0
+		for i := range 8 {
+			w := do(h, "GET", "/", func(r *http.Request) {
+				if k := apiKey(i); k != "" {
+					r.Header.Set("Authorization", "Bearer "+k)
+				}
+			})
+			if w.Code == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	random := func(i int) string { return "made-up-" + strconv.Itoa(i) }
+
+	// The risk VerifiedAPIKey exists for.
+	if got := passed(httplimit.First(httplimit.APIKey, httplimit.RemoteIP), random); got != 8 {
+		t.Errorf("First(APIKey, RemoteIP): %d of 8 random keys passed, want all 8 (the documented risk)", got)
+	}
+	verified := httplimit.VerifiedAPIKey(valid, httplimit.RemoteIP)
+	if got := passed(verified, random); got != 5 {
+		t.Errorf("VerifiedAPIKey: %d of 8 random keys passed, want 5 (the address's quota)", got)
+	}
+	if got := passed(verified, func(int) string { return "" }); got != 5 {
+		t.Errorf("VerifiedAPIKey without keys: %d of 8 passed, want 5", got)
+	}
+
+	// An issued key is its own quota, apart from its address's, and keyed
+	// as APIKey keys it.
+	s := smartlimittest.New(t)
+	h := newMW(t, s.Client, httplimit.Options{Limit: fivePer10s, Key: verified}).Handle(ok)
+	bearer := func(k string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+k) }
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	bearer("key-alice")(r)
+	want, _ := httplimit.APIKey(r)
+	for i := range 5 {
+		if w := do(h, "GET", "/", bearer("made-up")); w.Code != 200 || w.Header().Get("X-Key") != "ip:192.0.2.1" {
+			t.Fatalf("made-up key, request %d: status %d key %q, want 200 keyed by address", i, w.Code, w.Header().Get("X-Key"))
+		}
+	}
+	if w := do(h, "GET", "/", bearer("key-alice")); w.Code != 200 || w.Header().Get("X-Key") != want {
+		t.Errorf("issued key after the address's quota is spent: status %d key %q, want 200 keyed %q", w.Code, w.Header().Get("X-Key"), want)
+	}
+}

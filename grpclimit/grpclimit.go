@@ -306,12 +306,12 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 	}
 
 	d.Violated = httplimit.ViolatedPolicies(policies, d.Policy, d.Result, rs)
-	t, hasT := httplimit.DeltaSeconds(d.Result)
+	t, hasT := httplimit.DeltaSeconds(d.Policy.Limit, d.Result)
 	denied := !d.Result.Allowed && in.opts.Mode == httplimit.Block
 	if !in.opts.OmitMetadata {
 		md := metadata.Pairs(
 			MetadataRateLimitPolicy, policyMD,
-			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy.Name, d.Result))
+			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy, d.Result))
 		if denied && hasT {
 			md.Set(MetadataRetryAfter, strconv.FormatInt(t, 10))
 		}

@@ -529,7 +529,7 @@ var (
 // retry. All values share one string and one slice backing array: two
 // allocations, whatever the count.
 func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, retry bool) {
-	reset, hasReset := resetSeconds(d.Result)
+	reset, hasReset := quotaSeconds(d.Policy.Limit, d.Result)
 	retry = retry && hasReset // a request that can never pass gets no time to retry at
 	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders && !retry {
 		return
@@ -538,7 +538,7 @@ func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, ret
 	var ends [5]int // ends of the RateLimit, Limit, Remaining, Reset and Retry-After values in buf
 	b := buf[:0]
 	if !m.opts.OmitDraftHeaders {
-		b = appendStateItem(b, d.Policy.Name, d.Result)
+		b = appendStateItem(b, d.Policy, d.Result)
 	}
 	ends[0] = len(b)
 	if !m.opts.OmitLegacyHeaders {

@@ -935,3 +935,116 @@ func TestVerifiedAPIKey(t *testing.T) {
 		t.Errorf("issued key after the address's quota is spent: status %d key %q, want 200 keyed %q", w.Code, w.Header().Get("X-Key"), want)
 	}
 }
+
+// parseRateLimit returns r and t of a RateLimit field value.
+func parseRateLimit(t *testing.T, v string) (r, sec int64) {
+	t.Helper()
+	var name string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(v, ";", " "), "%q r=%d t=%d", &name, &r, &sec); err != nil {
+		t.Fatalf("RateLimit %q: %v", v, err)
+	}
+	return r, sec
+}
+
+// TestRateLimitT is "Hold at the edges", item 17: RateLimit's t follows
+// draft-ietf-httpapi-ratelimit-headers-10, the seconds until additional
+// quota is made available. It sent the time until the key was full again
+// instead: r=0;t=10 for GCRA at 5/10s when one unit returns in 2 s, and a
+// sliding window counter's r=0;t=17 when room for one more comes in 9 s.
+// The limiter itself is the oracle: t seconds after each response, Peek
+// finds more than r units (t is never early); where t is exact, one
+// second before it Peek still finds r (t is not late).
+func TestRateLimitT(t *testing.T) {
+	t.Parallel()
+	// Offsets from T0 (a window start) of the requests; none on a whole
+	// second, and the last three in the next 10 s window.
+	offsets := []time.Duration{1100, 1300, 2000, 2100, 3700, 3800, 12000, 12500, 15000}
+	for _, tc := range []struct {
+		alg   smartlimit.Algorithm
+		exact bool // false: t is an upper bound (see DeltaSeconds)
+	}{
+		{smartlimit.GCRA, true},
+		{smartlimit.TokenBucket, true},
+		{smartlimit.LeakyBucket, true},
+		{smartlimit.FixedWindow, true},
+		{smartlimit.SlidingWindowCounter, false}, // exact in the first window; checked below
+		{smartlimit.SlidingWindow, false},
+	} {
+		// 3 per 10 s: a bucket's unit takes 3333333⅓ µs, which the result
+		// cannot state exactly.
+		for _, rate := range []int64{5, 3} {
+			t.Run(fmt.Sprintf("%v/%d-per-10s", tc.alg, rate), func(t *testing.T) {
+				l := smartlimit.Limit{Algorithm: tc.alg, Rate: rate, Period: 10 * time.Second}
+				// replay sends requests 0..i on a fresh server and returns the
+				// last response and the Peek after it, later by after. Time
+				// only runs forward: keys expire in Redis as it passes.
+				replay := func(i int, after time.Duration) (*httptest.ResponseRecorder, smartlimit.Result) {
+					t.Helper()
+					s := smartlimittest.New(t)
+					// AnnotateOnly: no leaky-bucket Delay is waited out.
+					h := newMW(t, s.Client, httplimit.Options{Limit: l, Mode: httplimit.AnnotateOnly}).Handle(ok)
+					var w *httptest.ResponseRecorder
+					for _, off := range offsets[:i+1] {
+						s.SetTime(smartlimittest.T0.Add(off * time.Millisecond))
+						w = do(h, "GET", "/")
+					}
+					s.Advance(after)
+					p, err := s.Client.Peek(context.Background(), "ip:192.0.2.1", l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return w, p
+				}
+				checked := 0
+				for i, off := range offsets {
+					w, _ := replay(i, 0)
+					r, sec := parseRateLimit(t, w.Header().Get("RateLimit"))
+					_, then := replay(i, time.Duration(sec)*time.Second)
+					if w.Header().Get("X-Allowed") == "false" {
+						if !then.Allowed {
+							t.Errorf("request %d denied with t=%d: still denied then", i, sec)
+						}
+						continue
+					}
+					if then.Remaining <= r {
+						t.Errorf("request %d: r=%d;t=%d, but %d s later Remaining is %d: t is early", i, r, sec, sec, then.Remaining)
+					}
+					exact := tc.exact || (tc.alg == smartlimit.SlidingWindowCounter && off < 10000)
+					if exact && sec > 0 {
+						if _, before := replay(i, time.Duration(sec-1)*time.Second); before.Remaining != r {
+							t.Errorf("request %d: r=%d;t=%d, but %d s later Remaining is already %d: t is late", i, r, sec, sec-1, before.Remaining)
+						}
+					}
+					checked++
+				}
+				if checked < 4 {
+					t.Errorf("only %d allowed requests checked", checked)
+				}
+			})
+		}
+	}
+
+	// The figures of the issue.
+	s := smartlimittest.New(t)
+	gcra := newMW(t, s.Client, httplimit.Options{Limit: smartlimit.Limit{Rate: 5, Period: 10 * time.Second}}).Handle(ok)
+	var w *httptest.ResponseRecorder
+	for range 5 {
+		w = do(gcra, "GET", "/")
+	}
+	if got := w.Header().Get("RateLimit"); got != `"default";r=0;t=2` {
+		t.Errorf("GCRA 5/10s, 5th request: RateLimit %s, want r=0;t=2", got)
+	}
+	w = do(gcra, "GET", "/")
+	if got, ra := w.Header().Get("RateLimit"), w.Header().Get("Retry-After"); w.Code != 429 || got != `"default";r=0;t=2` || ra != "2" {
+		t.Errorf("GCRA 5/10s, 6th request: %d RateLimit %s Retry-After %s, want 429, t=2, 2", w.Code, got, ra)
+	}
+	swc := newMW(t, s.Client, httplimit.Options{Limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindowCounter, Rate: 5, Period: 10 * time.Second}}).Handle(ok)
+	s.SetTime(smartlimittest.T0.Add(3 * time.Second))
+	for range 5 {
+		w = do(swc, "GET", "/")
+	}
+	// 7 s to the window's end, then 2 s until a fifth of the 5 has faded.
+	if got := w.Header().Get("RateLimit"); got != `"default";r=0;t=9` {
+		t.Errorf("sliding window counter 5/10s, 5th request at 3 s: RateLimit %s, want r=0;t=9", got)
+	}
+}

@@ -574,9 +574,15 @@ func TestLeakyBucketDelay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client hung up while queued
 	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
-	h.ServeHTTP(httptest.NewRecorder(), r)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
 	if called {
 		t.Error("handler ran for a client that left during the delay")
+	}
+	// Answered as any request whose client left (ErrRequestDone), not
+	// with net/http's implicit 200.
+	if w.Code != 499 {
+		t.Errorf("client left during the delay: status %d, want 499", w.Code)
 	}
 	f.res.Delay = time.Millisecond
 	do(h, "GET", "/")

@@ -17,8 +17,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Limit every caller of a gRPC server to 2 calls a minute per API key,
-// falling back to the peer address for anonymous callers.
+// Limit every caller of a gRPC server to 2 calls a minute per API key you
+// issued, falling back to the peer address for anonymous callers and for
+// made-up keys.
 func ExampleNew() {
 	// The in-process tier, on a fixed clock so the output is stable; real
 	// programs pass their Redis Client or failover coordinator.
@@ -32,7 +33,9 @@ func ExampleNew() {
 
 	in, err := grpclimit.New(lim, grpclimit.Options{
 		Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Minute},
-		Key:   grpclimit.First(grpclimit.APIKey, grpclimit.PeerIP),
+		Key: grpclimit.VerifiedAPIKey(func(_ context.Context, key string) bool {
+			return key == "key-alice" // look it up in your key store
+		}, grpclimit.PeerIP),
 	})
 	if err != nil {
 		panic(err)

@@ -86,7 +86,10 @@ type Options struct {
 	// OnError is what happens when the limiter fails: httplimit.FailClosed
 	// (the default) answers codes.Unavailable; httplimit.FailOpen lets the
 	// call pass, logs the error and records it in the Decision. Invalid
-	// input and errors from Key, Cost and PolicyFunc never fail open.
+	// input and errors from Key, Cost and PolicyFunc never fail open, and a
+	// call whose context is done (httplimit.ErrRequestDone) never reaches
+	// the handler: it ends with codes.Canceled or codes.DeadlineExceeded,
+	// unlogged.
 	OnError httplimit.ErrorPolicy
 	// Logger receives limiter errors, at most once a second with a count of
 	// the rest. The default is slog.Default().
@@ -262,6 +265,7 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 	}
 
 	var lease *smartlimit.Lease
+	var rs []smartlimit.Result
 	switch l := policies[0].Limit; {
 	case len(policies) > 1:
 		ls := make([]smartlimit.Limit, len(policies))
@@ -269,8 +273,8 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 			ls[i] = p.Limit
 		}
 		if in.each != nil {
-			// Each limit's own result names the binding policy exactly.
-			var rs []smartlimit.Result
+			// Each limit's own result names the binding policy exactly, and
+			// every policy that denied.
 			if rs, err = in.each.AllowAllResults(ctx, d.Key, d.Cost, ls...); err == nil {
 				d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
 			}
@@ -284,12 +288,8 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		d.Result, err = in.lim.AllowN(ctx, d.Key, l, d.Cost)
 	}
 	if err != nil {
-		var bad *smartlimit.InputError
-		if errors.As(err, &bad) {
-			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w", err))
-		}
-		if in.opts.OnError == httplimit.FailClosed {
-			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: limiter: %w: %w", httplimit.ErrUnavailable, err))
+		if werr := httplimit.LimiterError(ctx, err); in.opts.OnError == httplimit.FailClosed || !errors.Is(werr, httplimit.ErrUnavailable) {
+			return nil, nil, in.fail(ctx, method, werr)
 		}
 		in.log(ctx, method, "grpclimit: limiter failed; call passed unlimited (FailOpen)", err)
 		d.Err = err
@@ -305,12 +305,13 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		}
 	}
 
-	t, hasT := httplimit.DeltaSeconds(d.Result)
+	d.Violated = httplimit.ViolatedPolicies(policies, d.Policy, d.Result, rs)
+	t, hasT := httplimit.DeltaSeconds(d.Policy.Limit, d.Result)
 	denied := !d.Result.Allowed && in.opts.Mode == httplimit.Block
 	if !in.opts.OmitMetadata {
 		md := metadata.Pairs(
 			MetadataRateLimitPolicy, policyMD,
-			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy.Name, d.Result))
+			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy, d.Result))
 		if denied && hasT {
 			md.Set(MetadataRetryAfter, strconv.FormatInt(t, 10))
 		}
@@ -335,17 +336,18 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 }
 
 // deniedStatus is ResourceExhausted with a RetryInfo (when the call can
-// ever pass) and a QuotaFailure naming the violated policy.
+// ever pass) and a QuotaFailure naming every violated policy.
 func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
 	msg := "rate limit exceeded: policy " + strconv.Quote(d.Policy.Name)
 	if !hasT {
 		msg += " (the call costs more than the policy's capacity and can never pass)"
 	}
 	st := status.New(codes.ResourceExhausted, msg)
-	details := []protoadapt.MessageV1{&errdetails.QuotaFailure{Violations: []*errdetails.QuotaFailure_Violation{{
-		Subject:     d.Policy.Name,
-		Description: d.Policy.Limit.String(),
-	}}}}
+	qf := &errdetails.QuotaFailure{}
+	for _, p := range d.Violated {
+		qf.Violations = append(qf.Violations, &errdetails.QuotaFailure_Violation{Subject: p.Name, Description: p.Limit.String()})
+	}
+	details := []protoadapt.MessageV1{qf}
 	if hasT {
 		// Whole seconds, rounded up, as Retry-After: never earlier than the limiter's answer.
 		details = append(details, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(t) * time.Second)})
@@ -360,6 +362,10 @@ func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
 // fail maps an error that keeps a call from being decided to a status.
 func (in *Interceptor) fail(ctx context.Context, method string, err error) error {
 	switch {
+	case errors.Is(err, httplimit.ErrRequestDone):
+		// The caller cancelled or its deadline passed: neither its fault nor
+		// the limiter's, so no log line; the status is the context's.
+		return status.FromContextError(ctx.Err()).Err()
 	case errors.Is(err, httplimit.ErrNoKey):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, httplimit.ErrUnavailable):
@@ -425,10 +431,10 @@ func PeerIP(ctx context.Context, _ string) (string, error) {
 }
 
 // ClientIP returns a KeyFunc that keys the client address behind the
-// trusted proxies of opts, read from the x-forwarded-for, forwarded or
-// x-real-ip metadata (as grpc-gateway and Envoy forward them) exactly as
-// httplimit.ClientIP reads HTTP headers: only from a trusted peer, from the
-// right.
+// trusted proxies of opts, read from the one metadata key opts.Header names
+// (x-forwarded-for, forwarded or x-real-ip, as grpc-gateway and Envoy
+// forward them) exactly as httplimit.ClientIP reads HTTP headers: only from
+// a trusted peer, from the right, and no other key.
 func ClientIP(opts httplimit.IPOptions) (KeyFunc, error) {
 	k, err := httplimit.NewIPKeyer(opts)
 	if err != nil {
@@ -475,16 +481,39 @@ func User(id func(ctx context.Context) (string, bool)) KeyFunc {
 // APIKey is a KeyFunc that keys the API key in the authorization metadata
 // ("Bearer KEY") or in x-api-key: "apikey:" and the unpadded base64url
 // SHA-256 of the key, the same key httplimit.APIKey gives over HTTP.
+//
+// As httplimit.APIKey, it checks nothing: every distinct key is a fresh
+// quota, so a caller sending random keys is never limited. Use it only
+// behind authentication that rejects unknown keys first; otherwise use
+// VerifiedAPIKey.
 func APIKey(ctx context.Context, _ string) (string, error) {
-	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		if tok := strings.TrimSpace(auth[7:]); tok != "" {
-			return "apikey:" + hashed(tok), nil
-		}
-	}
-	if k := strings.TrimSpace(first(ctx, "x-api-key")); k != "" {
+	if k := rawAPIKey(ctx); k != "" {
 		return "apikey:" + hashed(k), nil
 	}
 	return "", fmt.Errorf("%w: no API key", httplimit.ErrNoKey)
+}
+
+// rawAPIKey returns the API key in the call's metadata, or "".
+func rawAPIKey(ctx context.Context) string {
+	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		if tok := strings.TrimSpace(auth[7:]); tok != "" {
+			return tok
+		}
+	}
+	return strings.TrimSpace(first(ctx, "x-api-key"))
+}
+
+// VerifiedAPIKey returns a KeyFunc that keys the call's API key, as APIKey
+// does, when valid accepts it, and every other call (no key, or one valid
+// rejects) with fallback, typically PeerIP: the gRPC form of
+// httplimit.VerifiedAPIKey. valid runs on every call, so make it cheap.
+func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback KeyFunc) KeyFunc {
+	return func(ctx context.Context, method string) (string, error) {
+		if k := rawAPIKey(ctx); k != "" && valid(ctx, k) {
+			return "apikey:" + hashed(k), nil
+		}
+		return fallback(ctx, method)
+	}
 }
 
 func hashed(s string) string {
@@ -520,7 +549,9 @@ func Compose(keys ...KeyFunc) KeyFunc {
 }
 
 // First returns a KeyFunc that returns the key of the first of keys that
-// does not fail with httplimit.ErrNoKey.
+// does not fail with httplimit.ErrNoKey. It falls back only when a key is
+// absent, never when it is made up: First(APIKey, PeerIP) gives a fresh
+// quota to every random API key; use VerifiedAPIKey(valid, PeerIP).
 func First(keys ...KeyFunc) KeyFunc {
 	return func(ctx context.Context, method string) (string, error) {
 		err := fmt.Errorf("%w: no key applies", httplimit.ErrNoKey)

@@ -401,10 +401,14 @@ func TestKeyFuncs(t *testing.T) {
 		ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
 		return metadata.NewIncomingContext(ctx, metadata.Pairs(md...))
 	}
-	clientIP, err := grpclimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
-	if err != nil {
-		t.Fatal(err)
+	clientIP := func(header string) grpclimit.KeyFunc {
+		k, err := grpclimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Header: header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
+	xff := clientIP(httplimit.HeaderXForwardedFor)
 	user := grpclimit.User(func(ctx context.Context) (string, bool) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		if v := md.Get("test-user"); len(v) > 0 {
@@ -422,6 +426,7 @@ func TestKeyFuncs(t *testing.T) {
 		}
 		return k
 	}()
+	verified := grpclimit.VerifiedAPIKey(func(_ context.Context, k string) bool { return k == "tok-1" }, grpclimit.PeerIP)
 	for _, tc := range []struct {
 		name string
 		key  grpclimit.KeyFunc
@@ -431,9 +436,12 @@ func TestKeyFuncs(t *testing.T) {
 		{"peer", grpclimit.PeerIP, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
 		{"peer v6", grpclimit.PeerIP, withPeer("[2001:db8:1:2::9]:5000"), "ip:2001:db8:1:2::/64"},
 		{"no peer", grpclimit.PeerIP, context.Background(), ""},
-		{"client ip, trusted proxy", clientIP, withPeer("10.0.0.1:5000", "x-forwarded-for", "198.51.100.1, 203.0.113.1"), "ip:203.0.113.1"},
-		{"client ip, spoofed", clientIP, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
-		{"client ip, forwarded", clientIP, withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
+		{"client ip, trusted proxy", xff, withPeer("10.0.0.1:5000", "x-forwarded-for", "198.51.100.1, 203.0.113.1"), "ip:203.0.113.1"},
+		{"client ip, spoofed", xff, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
+		{"client ip, forwarded", clientIP(httplimit.HeaderForwarded), withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
+		// Only the named key is read: no fallback a client could fill in.
+		{"client ip, forwarded not named", xff, withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:10.0.0.1"},
+		{"client ip, x-real-ip named", clientIP("X-Real-IP"), withPeer("10.0.0.1:5000", "x-real-ip", "203.0.113.3", "x-forwarded-for", "203.0.113.4"), "ip:203.0.113.3"},
 		{"metadata", grpclimit.Metadata("X-Tenant"), withPeer("192.0.2.1:1", "x-tenant", "acme"), "md:x-tenant=acme"},
 		{"metadata missing", grpclimit.Metadata("x-tenant"), withPeer("192.0.2.1:1"), ""},
 		{"user", user, withPeer("192.0.2.1:1", "test-user", "alice"), "user:alice"},
@@ -444,6 +452,10 @@ func TestKeyFuncs(t *testing.T) {
 		{"compose", grpclimit.Compose(grpclimit.Method, grpclimit.PeerIP), withPeer("192.0.2.1:1"), "method:/svc/M|ip:192.0.2.1"},
 		{"compose escapes", grpclimit.Compose(grpclimit.Metadata("a"), grpclimit.Metadata("b")), withPeer("192.0.2.1:1", "a", "1|%", "b", "2"), "md:a=1%7C%25|md:b=2"},
 		{"first", grpclimit.First(grpclimit.APIKey, grpclimit.PeerIP), withPeer("192.0.2.1:1"), "ip:192.0.2.1"},
+		// Item 22 of "Hold at the edges": only issued keys are keys.
+		{"verified", verified, withPeer("192.0.2.1:1", "authorization", "Bearer tok-1"), httpReq},
+		{"verified, made up", verified, withPeer("192.0.2.1:1", "x-api-key", "made-up"), "ip:192.0.2.1"},
+		{"verified, none", verified, withPeer("192.0.2.1:1"), "ip:192.0.2.1"},
 		{"first none", grpclimit.First(grpclimit.APIKey, user), withPeer("192.0.2.1:1"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,6 +468,146 @@ func TestKeyFuncs(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("key = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// gate is a limiter slower than its callers: it says it was entered, waits
+// until the call's context is done (the caller cancelled), then asks lim
+// with that context.
+type gate struct {
+	lim     httplimit.Limiter
+	entered chan struct{}
+}
+
+func (g *gate) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	g.entered <- struct{}{}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+	}
+	return g.lim.AllowN(ctx, key, l, n)
+}
+
+// TestCanceledCall is "Hold at the edges", item 1: a call cancelled while
+// the limiter works fails with the caller's context error (a real Redis
+// client on miniredis returns it), which FailOpen took for a limiter
+// failure: every cancelled call reached the handler. Now none does, and none
+// is logged as a limiter failure.
+func TestCanceledCall(t *testing.T) {
+	t.Parallel()
+	s := smartlimittest.New(t)
+	g := &gate{lim: s.Client, entered: make(chan struct{})}
+	var logs strings.Builder
+	var mu sync.Mutex
+	in := newInterceptor(t, g, grpclimit.Options{
+		Limit:   smartlimit.PerHour(2),
+		OnError: httplimit.FailOpen,
+		Logger:  slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
+	})
+	ended := make(chan error) // what the interceptor returned, server side
+	rec := &seen{}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			resp, err := h(ctx, req)
+			ended <- err
+			return resp, err
+		},
+		in.Unary(),
+		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			rec.add(ctx)
+			return h(ctx, req)
+		}))
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := healthpb.NewHealthClient(conn)
+
+	const n = 20
+	for i := range n {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-g.entered; cancel() }()
+		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Canceled {
+			t.Errorf("call %d: %v, want Canceled", i, err)
+		}
+		if err := <-ended; status.Code(err) != codes.Canceled {
+			t.Errorf("call %d: the interceptor returned %v, want Canceled", i, err)
+		}
+	}
+	if got := rec.count(); got != 0 {
+		t.Errorf("the handler ran for %d of %d cancelled calls, want 0", got, n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if logs.Len() != 0 {
+		t.Errorf("a cancelled call was logged as a limiter failure: %q", logs.String())
+	}
+}
+
+// TestViolated is "Hold at the edges", item 13: httplimit documents
+// Decision.Violated as set on every denial, and grpclimit, deciding by a
+// copy of httplimit's code, never set it. Both policies below deny the
+// third call, and both are named: in the Decision (AnnotateOnly, where the
+// handler sees it) and in the QuotaFailure of a denial (Block).
+func TestViolated(t *testing.T) {
+	t.Parallel()
+	policies := []httplimit.Policy{
+		{Name: "burst", Limit: twoPerMinute},
+		{Name: "hourly", Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Hour}},
+	}
+	names := func(ps []httplimit.Policy) string {
+		var b []string
+		for _, p := range ps {
+			b = append(b, p.Name)
+		}
+		return strings.Join(b, ",")
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		policies []httplimit.Policy
+		want     string
+	}{
+		{"one policy", policies[:1], "burst"},
+		{"two policies", policies, "burst,hourly"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := smartlimittest.New(t)
+			annotate, rec := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Mode: httplimit.AnnotateOnly, Key: grpclimit.Method}))
+			block, _ := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Key: grpclimit.Method}))
+			for i := range 2 {
+				if _, err := annotate.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+					t.Fatal(err)
+				}
+				if d, _ := rec.last(); d.Violated != nil {
+					t.Errorf("call %d allowed, Violated = %q, want nil", i, names(d.Violated))
+				}
+			}
+			if _, err := annotate.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := rec.last(); !ok || d.Result.Allowed || names(d.Violated) != tc.want {
+				t.Errorf("denied call: Allowed %v, Violated %q; want %q", d.Result.Allowed, names(d.Violated), tc.want)
+			}
+
+			_, err := block.Check(ctx, &healthpb.HealthCheckRequest{})
+			_, qf := details(t, err)
+			var got []string
+			for _, v := range qf.GetViolations() {
+				got = append(got, v.GetSubject())
+			}
+			if status.Code(err) != codes.ResourceExhausted || strings.Join(got, ",") != tc.want {
+				t.Errorf("Block: %v, QuotaFailure subjects %q; want ResourceExhausted naming %q", err, got, tc.want)
 			}
 		})
 	}

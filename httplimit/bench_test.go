@@ -80,7 +80,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		benchServe(b, m.Handle(nop), 200)
 	})
 	b.Run("allowed/client-ip-xff", func(b *testing.B) {
-		key, err := httplimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+		key, err := httplimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, Header: httplimit.HeaderXForwardedFor})
 		if err != nil {
 			b.Fatal(err)
 		}

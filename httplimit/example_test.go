@@ -1,6 +1,7 @@
 package httplimit_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -99,4 +100,37 @@ func ExampleMiddleware_Handle_route() {
 	// POST /login: 200 Retry-After="" RateLimit-Policy="\"burst\";q=1;w=1, \"hourly\";q=20;w=3600"
 	// POST /login: 429 Retry-After="1" RateLimit-Policy="\"burst\";q=1;w=1, \"hourly\";q=20;w=3600"
 	// GET /: 200 Retry-After="" RateLimit-Policy=""
+}
+
+// Key clients by their API key, but only by a key you issued: requests with
+// none, or with one made up (a fresh key per request would otherwise be a
+// fresh quota per request), share their address's quota.
+func ExampleVerifiedAPIKey() {
+	lim, stop := newExampleLimiter()
+	defer stop()
+
+	issued := map[string]bool{"key-alice": true} // your key store
+	mw, err := httplimit.New(lim, httplimit.Options{
+		Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Minute},
+		Key: httplimit.VerifiedAPIKey(func(_ context.Context, key string) bool {
+			return issued[key]
+		}, httplimit.RemoteIP),
+	})
+	if err != nil {
+		panic(err)
+	}
+	site := mw.Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+
+	for _, key := range []string{"made-up-1", "made-up-2", "made-up-3", "key-alice"} {
+		r := httptest.NewRequest("GET", "/", nil) // from 192.0.2.1
+		r.Header.Set("Authorization", "Bearer "+key)
+		w := httptest.NewRecorder()
+		site.ServeHTTP(w, r)
+		fmt.Printf("%s: %d %s\n", key, w.Code, w.Header().Get(httplimit.HeaderRateLimit))
+	}
+	// Output:
+	// made-up-1: 200 "default";r=1;t=60
+	// made-up-2: 200 "default";r=0;t=60
+	// made-up-3: 429 "default";r=0;t=60
+	// key-alice: 200 "default";r=1;t=60
 }

@@ -19,9 +19,12 @@ const (
 	// seconds) of draft-ietf-httpapi-ratelimit-headers:
 	// "default";q=100;w=60.
 	HeaderRateLimitPolicy = "RateLimit-Policy"
-	// HeaderRateLimit is the current state of the binding policy, per the
-	// same draft: remaining units r and seconds t until the quota resets
-	// (allowed) or until the request can pass (denied): "default";r=50;t=30.
+	// HeaderRateLimit is the current state of the binding policy, per
+	// draft-ietf-httpapi-ratelimit-headers-10: remaining units r and
+	// seconds t until additional quota is made available, which is when
+	// the request can pass after a denial, and after an allowed request
+	// when more than r units are there (see DeltaSeconds):
+	// "default";r=50;t=30.
 	HeaderRateLimit = "RateLimit"
 	// HeaderXRateLimitLimit is the legacy capacity header.
 	HeaderXRateLimitLimit = "X-RateLimit-Limit"
@@ -117,18 +120,38 @@ func appendDenied(b []byte, violated []Policy, never bool) []byte {
 // it to announce the same policies.
 func FormatPolicies(ps []Policy) string { return policyHeader(ps) }
 
-// FormatRateLimit returns the RateLimit field value for the policy named
-// name in state r: "default";r=50;t=30, without t when the request can never
-// pass.
-func FormatRateLimit(name string, r smartlimit.Result) string {
-	return string(appendStateItem(nil, name, r))
+// FormatRateLimit returns the RateLimit field value for policy p in state
+// r, the limiter's answer under p.Limit: "default";r=50;t=30, without t when
+// the request can never pass. t is DeltaSeconds(p.Limit, r).
+func FormatRateLimit(p Policy, r smartlimit.Result) string {
+	return string(appendStateItem(nil, p, r))
 }
 
-// DeltaSeconds returns RateLimit's t for r, which is also the Retry-After
-// of a denial: the whole seconds, rounded up, until the request can pass
-// when denied, or until the quota is full again when allowed. It reports
-// false when the request can never pass.
-func DeltaSeconds(r smartlimit.Result) (int64, bool) { return resetSeconds(r) }
+// DeltaSeconds returns RateLimit's t for r, the limiter's answer under l,
+// as draft-ietf-httpapi-ratelimit-headers-10 defines it: the seconds until
+// additional quota is made available (revision -09 and earlier said until
+// the quota resets, which for a bucket or sliding window is far later than
+// the next unit). It reports false when the request can never pass (cost
+// above capacity). The seconds are whole and rounded up, never earlier than
+// the limiter's answer:
+//
+//   - denied: until the same request can pass (r.RetryAfter), which is also
+//     the Retry-After of the denial;
+//   - allowed: until more than r.Remaining units are available, which for
+//     r=0 is until a request of cost 1 can pass. A bucket (GCRA, token
+//     bucket, leaky bucket) gains a unit every Period/Rate: at 5 per 10 s,
+//     after 5 requests, t is 2, not the 10 until it is full. The result
+//     has no fractional state, so where Period/Rate is not a whole number
+//     of microseconds t may be 1 µs late before rounding (a second late
+//     only when the exact time is a whole second), and where the tier
+//     applies a smaller rate than l's (memfallback's LocalShare) it is
+//     later than exact, never earlier. A fixed window gains its quota when
+//     it resets: exact. A sliding window counter is exact when the previous
+//     window no longer counts, and otherwise sends the time at which the
+//     current window's units alone would have left room, an upper bound; a
+//     sliding window log and a concurrency limit send the time until the
+//     key is full, the bound on when its oldest unit returns.
+func DeltaSeconds(l smartlimit.Limit, r smartlimit.Result) (int64, bool) { return quotaSeconds(l, r) }
 
 // ceilSeconds returns d in whole seconds, rounded up: headers must never
 // announce a time earlier than the limiter's.
@@ -186,26 +209,62 @@ func gcd(a, b int64) int64 {
 
 // appendStateItem formats one RateLimit list member: "NAME";r=R;t=T, with
 // t omitted when the request can never pass.
-func appendStateItem(b []byte, name string, r smartlimit.Result) []byte {
-	b = strconv.AppendQuote(b, name)
+func appendStateItem(b []byte, p Policy, r smartlimit.Result) []byte {
+	b = strconv.AppendQuote(b, p.Name)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, max(r.Remaining, 0), 10)
-	if t, ok := resetSeconds(r); ok {
+	if t, ok := quotaSeconds(p.Limit, r); ok {
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, t, 10)
 	}
 	return b
 }
 
-// resetSeconds is RateLimit's t: the seconds until the request can pass
-// when denied, until the quota is full again when allowed; false when it
-// can never pass.
-func resetSeconds(r smartlimit.Result) (int64, bool) {
+// quotaSeconds is DeltaSeconds.
+func quotaSeconds(l smartlimit.Limit, r smartlimit.Result) (int64, bool) {
 	if r.Allowed {
-		return ceilSeconds(r.ResetAfter), true
+		return ceilSeconds(untilMore(l, r)), true
 	}
 	if r.RetryAfter == smartlimit.Never {
 		return 0, false
 	}
 	return ceilSeconds(r.RetryAfter), true
+}
+
+// untilMore returns how long after an allowed request with result r under l
+// more than r.Remaining units are available; see DeltaSeconds for how exact
+// it is. It reads the capacity the tier applied from r.Limit, not l.
+func untilMore(l smartlimit.Limit, r smartlimit.Result) time.Duration {
+	missing := r.Limit - r.Remaining // units short of full
+	if missing <= 1 || l.Rate <= 0 {
+		return r.ResetAfter // the next unit makes it full (or it is full)
+	}
+	us := l.Period.Microseconds()
+	switch l.Algorithm {
+	case smartlimit.GCRA, smartlimit.TokenBucket, smartlimit.LeakyBucket:
+		// Full at ResetAfter, one unit per Period/Rate before it: the
+		// Remaining+1st unit is there as long before ResetAfter as the
+		// other missing-1 units take. In µs reduced by the GCD, as the
+		// engine computes; rounded down, so never early.
+		g := gcd(us, l.Rate)
+		per, rate := us/g, l.Rate/g
+		if missing-1 > math.MaxInt64/per {
+			return r.ResetAfter
+		}
+		return max(r.ResetAfter-time.Duration((missing-1)*per/rate)*time.Microsecond, 0)
+	case smartlimit.SlidingWindowCounter:
+		// ResetAfter is the current window's end plus a Period while the
+		// current window counts anything. After that end the current
+		// window's units, at most missing, fade over a Period: one unit's
+		// worth after Period/missing.
+		if r.ResetAfter <= l.Period {
+			return r.ResetAfter
+		}
+		fade := time.Duration((us+missing-1)/missing) * time.Microsecond
+		return min(r.ResetAfter, r.ResetAfter-l.Period+fade)
+	}
+	// FixedWindow: the quota returns at ResetAfter. SlidingWindow,
+	// Concurrency: the result does not say when the oldest unit returns,
+	// only when the last one does.
+	return r.ResetAfter
 }

@@ -21,12 +21,13 @@ func TestDraftExamples(t *testing.T) {
 	if got, want := policyHeader(policies), `"burst";q=100;w=60, "daily";q=1000;w=86400`; got != want {
 		t.Errorf("RateLimit-Policy = %s, want %s", got, want)
 	}
+	def := Policy{Name: "default", Limit: policies[0].Limit}
 	allowed := smartlimit.Result{Allowed: true, Limit: 100, Remaining: 50, ResetAfter: 30 * time.Second}
-	if got, want := string(appendStateItem(nil, "default", allowed)), `"default";r=50;t=30`; got != want {
+	if got, want := string(appendStateItem(nil, def, allowed)), `"default";r=50;t=30`; got != want {
 		t.Errorf("RateLimit = %s, want %s", got, want)
 	}
 	denied := smartlimit.Result{Limit: 100, RetryAfter: 5 * time.Second, ResetAfter: time.Minute}
-	if got, want := string(appendStateItem(nil, "default", denied)), `"default";r=0;t=5`; got != want {
+	if got, want := string(appendStateItem(nil, def, denied)), `"default";r=0;t=5`; got != want {
 		t.Errorf("RateLimit (throttled) = %s, want %s", got, want)
 	}
 }
@@ -79,14 +80,15 @@ func TestWriteProblem(t *testing.T) {
 
 func TestExportedFormats(t *testing.T) {
 	t.Parallel()
+	l := smartlimit.PerSecond(10)
 	r := smartlimit.Result{Limit: 10, RetryAfter: 1500 * time.Millisecond}
-	if got, want := FormatRateLimit("x", r), `"x";r=0;t=2`; got != want {
+	if got, want := FormatRateLimit(Policy{Name: "x", Limit: l}, r), `"x";r=0;t=2`; got != want {
 		t.Errorf("FormatRateLimit = %s, want %s", got, want)
 	}
-	if got, ok := DeltaSeconds(r); got != 2 || !ok {
+	if got, ok := DeltaSeconds(l, r); got != 2 || !ok {
 		t.Errorf("DeltaSeconds = %d, %v; want 2, true", got, ok)
 	}
-	if _, ok := DeltaSeconds(smartlimit.Result{RetryAfter: smartlimit.Never}); ok {
+	if _, ok := DeltaSeconds(l, smartlimit.Result{RetryAfter: smartlimit.Never}); ok {
 		t.Error("DeltaSeconds(Never) reported a time")
 	}
 	if got, want := FormatPolicies([]Policy{{Name: "a", Limit: smartlimit.PerHour(5)}}), `"a";q=5;w=3600`; got != want {

@@ -21,7 +21,7 @@ const (
 	DefaultIPv6Prefix = 64
 )
 
-// Proxy headers that IPOptions.Headers may name.
+// Proxy headers that IPOptions.Header may name.
 const (
 	HeaderForwarded     = "Forwarded"       // RFC 7239
 	HeaderXForwardedFor = "X-Forwarded-For" // de facto
@@ -34,7 +34,10 @@ const (
 const maxHops = 64
 
 // IPOptions configures an IPKeyer. The zero value keys the peer address
-// (RemoteAddr), IPv6 grouped by /64.
+// (RemoteAddr), IPv6 grouped by /64. Behind reverse proxies set both
+// TrustedProxies and Header:
+//
+//	httplimit.IPOptions{TrustedProxies: proxies, Header: httplimit.HeaderXForwardedFor}
 type IPOptions struct {
 	// TrustedProxies are the networks of the reverse proxies in front of
 	// the server. Proxy headers are read only when the peer is in one of
@@ -43,13 +46,15 @@ type IPOptions struct {
 	// header sent by an untrusted peer is never read. Empty (the default)
 	// means the peer address is the client address.
 	TrustedProxies []netip.Prefix
-	// Headers are the proxy headers consulted, in order; the first one
-	// present on the request is used and the others are ignored. Name only
-	// the headers your proxies set: a proxy that passes a client's
-	// Forwarded header through unchanged while it sets X-Forwarded-For
-	// would let that client choose its address. The default is
-	// HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP.
-	Headers []string
+	// Header is the one proxy header the client address is read from:
+	// HeaderXForwardedFor, HeaderForwarded or HeaderXRealIP (any case),
+	// the one your proxies set or append to. It is required with
+	// TrustedProxies, and there is no default and no fallback because
+	// each would be spoofable: a proxy passes the headers it does not set
+	// through unchanged, so behind nginx appending X-Forwarded-For a
+	// client's own Forwarded header, and behind a proxy setting X-Real-IP
+	// a client's own X-Forwarded-For, would choose its address.
+	Header string
 	// IPv4Prefix is the prefix length IPv4 addresses are grouped by; 0
 	// means DefaultIPv4Prefix.
 	IPv4Prefix int
@@ -64,12 +69,13 @@ type IPOptions struct {
 // default prefix lengths.
 type IPKeyer struct {
 	trusted []netip.Prefix
-	headers []string
+	header  string // canonical; "" only when no proxy is trusted
 	v4, v6  int
 }
 
 // NewIPKeyer returns an IPKeyer for opts, or an error when a prefix length
-// is out of range or a header is not one it can parse.
+// is out of range, Header is not one it can parse, or TrustedProxies is set
+// without a Header.
 func NewIPKeyer(opts IPOptions) (*IPKeyer, error) {
 	k := &IPKeyer{v4: opts.IPv4Prefix, v6: opts.IPv6Prefix}
 	if k.v4 == 0 {
@@ -90,18 +96,15 @@ func NewIPKeyer(opts IPOptions) (*IPKeyer, error) {
 		}
 		k.trusted = append(k.trusted, p.Masked())
 	}
-	hs := opts.Headers
-	if len(hs) == 0 {
-		hs = []string{HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP}
-	}
-	for _, h := range hs {
-		c := http.CanonicalHeaderKey(h)
-		switch c {
-		case HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP:
-		default:
-			return nil, fmt.Errorf("httplimit: unsupported proxy header %q (want Forwarded, X-Forwarded-For or X-Real-IP)", h)
+	switch c := http.CanonicalHeaderKey(opts.Header); c {
+	case HeaderForwarded, HeaderXForwardedFor, HeaderXRealIP:
+		k.header = c
+	case "":
+		if len(k.trusted) > 0 {
+			return nil, errors.New("httplimit: IPOptions.TrustedProxies needs Header: name the one header your proxies set (X-Forwarded-For, Forwarded or X-Real-IP)")
 		}
-		k.headers = append(k.headers, c)
+	default:
+		return nil, fmt.Errorf("httplimit: unsupported proxy header %q (want X-Forwarded-For, Forwarded or X-Real-IP)", opts.Header)
 	}
 	return k, nil
 }
@@ -155,29 +158,27 @@ func addrKey(addr netip.Addr, v4, v6 int) string {
 
 // ClientAddr returns the client address of a request that came from peer
 // with the headers that values returns (http.Header.Values, or a gRPC
-// metadata.MD's Get). It walks the first configured proxy header present
-// from the right while the hop is a trusted proxy, and stops at an entry it
-// cannot parse, returning the trusted hop that reported it.
+// metadata.MD's Get). When peer is a trusted proxy it walks the configured
+// proxy header from the right while the hop is a trusted proxy, and stops
+// at an entry it cannot parse, returning the trusted hop that reported it.
+// It reads no other header.
 func (k *IPKeyer) ClientAddr(peer netip.Addr, values func(name string) []string) netip.Addr {
 	peer = peer.Unmap().WithZone("")
 	if len(k.trusted) == 0 || !contains(k.trusted, peer) {
 		return peer
 	}
-	for _, h := range k.headers {
-		lines := values(h)
-		if len(lines) == 0 {
-			continue
-		}
-		if h == HeaderXRealIP {
-			// One value, set by the proxy; the last line is the nearest.
-			if a, ok := parseNode(strings.TrimSpace(lines[len(lines)-1])); ok {
-				return a
-			}
-			return peer
-		}
-		return k.walk(peer, lines, h == HeaderForwarded)
+	lines := values(k.header)
+	if len(lines) == 0 {
+		return peer
 	}
-	return peer
+	if k.header == HeaderXRealIP {
+		// One value, set by the proxy; the last line is the nearest.
+		if a, ok := parseNode(strings.TrimSpace(lines[len(lines)-1])); ok {
+			return a
+		}
+		return peer
+	}
+	return k.walk(peer, lines, k.header == HeaderForwarded)
 }
 
 // walk scans hops from the right, starting after peer, a trusted proxy.

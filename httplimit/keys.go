@@ -208,16 +208,43 @@ const HeaderXAPIKey = "X-Api-Key"
 // unpadded base64url SHA-256 of the key. The key is hashed so that
 // credentials never appear in Redis keys, dumps or logs. A request without
 // one fails with ErrNoKey.
+//
+// APIKey checks nothing: the key is whatever the client sends, and every
+// distinct key is a fresh quota, so a client that sends a random key with
+// each request is never limited. Use it only behind authentication that
+// rejects unknown keys before the middleware runs; otherwise use
+// VerifiedAPIKey, which keys only the keys you accept.
 func APIKey(r *http.Request) (string, error) {
-	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		if tok := strings.TrimSpace(auth[7:]); tok != "" {
-			return "apikey:" + hashed(tok), nil
-		}
-	}
-	if k := strings.TrimSpace(r.Header.Get(HeaderXAPIKey)); k != "" {
+	if k := rawAPIKey(r); k != "" {
 		return "apikey:" + hashed(k), nil
 	}
 	return "", noKey("API key")
+}
+
+// rawAPIKey returns the API key r carries, or "".
+func rawAPIKey(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		if tok := strings.TrimSpace(auth[7:]); tok != "" {
+			return tok
+		}
+	}
+	return strings.TrimSpace(r.Header.Get(HeaderXAPIKey))
+}
+
+// VerifiedAPIKey returns a KeyFunc that keys the API key a request carries,
+// as APIKey does, when valid accepts it, and keys every other request (one
+// without a key, or with a key valid rejects) with fallback, typically
+// RemoteIP or ClientIP. Clients then cannot mint quotas: a made-up key
+// shares its sender's address quota. valid runs on every request before the
+// limiter, so make it cheap: a lookup in memory, an HMAC or signature
+// check. It is given the raw key, never logged or stored.
+func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback KeyFunc) KeyFunc {
+	return func(r *http.Request) (string, error) {
+		if k := rawAPIKey(r); k != "" && valid(r.Context(), k) {
+			return "apikey:" + hashed(k), nil
+		}
+		return fallback(r)
+	}
 }
 
 // Compose returns a KeyFunc that keys the combination of keys, for a quota
@@ -252,8 +279,15 @@ func Compose(keys ...KeyFunc) KeyFunc {
 }
 
 // First returns a KeyFunc that returns the key of the first of keys that
-// does not fail with ErrNoKey: First(APIKey, RemoteIP) keys clients by API
-// key and anonymous ones by address. Other errors are returned at once.
+// does not fail with ErrNoKey: First(User(id), RemoteIP) keys signed-in
+// users by user and anonymous ones by address. Other errors are returned at
+// once.
+//
+// First falls back only when a key is absent, never when it is made up: with
+// First(APIKey, RemoteIP) a client that sends a random API key gets a fresh
+// quota each time (8 of 8 random keys passed a limit of 5). Key by API key
+// with VerifiedAPIKey(valid, RemoteIP) instead, or only behind
+// authentication that rejects unknown keys first.
 func First(keys ...KeyFunc) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		err := error(noKey("key"))

@@ -33,6 +33,38 @@ import (
 // Options.ErrorHandler; a FailOpen Middleware lets the request pass instead.
 var ErrUnavailable = errors.New("httplimit: rate limiter unavailable")
 
+// ErrRequestDone means the request's context was done (the client went
+// away, or a deadline passed) before the request was decided or served.
+// Such a request never reaches the next handler, whatever Options.OnError
+// says: otherwise a client could pass a FailOpen limit by disconnecting
+// right after sending, since the limiter then fails with the request's own
+// context.Canceled. The errors the middleware passes to
+// Options.ErrorHandler for it match both ErrRequestDone and the context's
+// error.
+var ErrRequestDone = errors.New("httplimit: request ended before it was served")
+
+// LimiterError classifies err, an error the limiter returned for a request
+// whose context is ctx, for an ErrorHandler and an ErrorPolicy. Invalid
+// input (smartlimit.InputError) comes back wrapped, still an InputError
+// (and smartlimit.ErrInvalidLimit where it was). When ctx is done the
+// error matches ErrRequestDone and ctx.Err(): the limiter most likely
+// failed because of it, and the request is over either way. Any other error
+// is a limiter failure and matches ErrUnavailable; that is the only kind an
+// ErrorPolicy applies to. Other transports (grpclimit) use LimiterError to
+// decide alike.
+func LimiterError(ctx context.Context, err error) error {
+	var in *smartlimit.InputError
+	switch {
+	case errors.As(err, &in):
+		return fmt.Errorf("httplimit: limiter: %w", err)
+	case ctx.Err() != nil:
+		// %v, not %w: the limiter's error is a consequence, and must not
+		// make the result match what it wraps (ErrUnavailable, say).
+		return fmt.Errorf("%w: %w (limiter: %v)", ErrRequestDone, ctx.Err(), err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
 // Limiter is the part of smartlimit.Limiter the middleware uses; every
 // smartlimit tier implements it. When it also implements
 // smartlimit.MultiLimiter the middleware can check several policies at
@@ -78,6 +110,8 @@ const (
 	FailClosed ErrorPolicy = iota
 	// FailOpen lets the request pass unlimited. The error is logged
 	// (Options.Logger) and recorded in the context Decision, never hidden.
+	// A request whose context is done is not let through (see
+	// ErrRequestDone).
 	FailOpen
 )
 
@@ -130,14 +164,18 @@ type Options struct {
 	// quota-exceeded listing the violated policy.
 	DeniedHandler http.Handler
 	// OnError is what happens when the limiter fails: FailClosed (the
-	// default) or FailOpen. Invalid input (smartlimit.InputError) and
-	// errors from Key, Cost and PolicyFunc never fail open.
+	// default) or FailOpen. Invalid input (smartlimit.InputError), errors
+	// from Key, Cost and PolicyFunc, and requests whose context is done
+	// (ErrRequestDone) never fail open.
 	OnError ErrorPolicy
-	// ErrorHandler answers requests that cannot be decided. The default
-	// writes application/problem+json: 400 for errors matching ErrNoKey,
-	// 503 with Retry-After: 1 for ErrUnavailable (the limiter failed), and
-	// 500 for the rest: invalid input and errors from Key, Cost or
-	// PolicyFunc.
+	// ErrorHandler answers requests that cannot be decided or served. The
+	// default writes application/problem+json: 400 for errors matching
+	// ErrNoKey, 503 with Retry-After: 1 for ErrUnavailable (the limiter
+	// failed), and 500 for the rest: invalid input and errors from Key,
+	// Cost or PolicyFunc. For ErrRequestDone it writes only a status, and
+	// logs nothing: 499 (nginx's Client Closed Request, for access logs;
+	// the client is gone and reads nothing) when the client went away, 503
+	// when a deadline passed.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Logger receives errors: every failure that FailOpen lets through and
 	// every one answered by the default ErrorHandler, at most once a second
@@ -372,18 +410,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 
 	var lease *smartlimit.Lease
+	var rs []smartlimit.Result
 	switch {
 	case len(limits) > 1 && m.each != nil:
 		// Each limit's own result names the binding policy exactly, and
 		// every policy that denied.
-		var rs []smartlimit.Result
 		if rs, err = m.each.AllowAllResults(ctx, d.Key, d.Cost, limits...); err == nil {
 			d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
-			for i, r := range rs {
-				if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
-					d.Violated = append(d.Violated, policies[i])
-				}
-			}
 		}
 	case len(limits) > 1:
 		d.Result, err = m.multi.AllowAll(ctx, d.Key, d.Cost, limits...)
@@ -394,13 +427,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		d.Result, err = m.lim.AllowN(ctx, d.Key, limits[0], d.Cost)
 	}
 	if err != nil {
-		var in *smartlimit.InputError
-		if errors.As(err, &in) {
-			m.opts.ErrorHandler(w, r, fmt.Errorf("httplimit: limiter: %w", err))
-			return
-		}
-		if m.opts.OnError == FailClosed {
-			m.opts.ErrorHandler(w, r, fmt.Errorf("%w: %w", ErrUnavailable, err))
+		if werr := LimiterError(ctx, err); m.opts.OnError == FailClosed || !errors.Is(werr, ErrUnavailable) {
+			m.opts.ErrorHandler(w, r, werr)
 			return
 		}
 		m.log.log(m.opts.Logger, r, "httplimit: limiter failed; request passed unlimited (FailOpen)", err)
@@ -418,13 +446,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}()
 	}
 
-	switch {
-	case d.Result.Allowed || d.Violated != nil:
-	case len(policies) == 1:
-		d.Violated = policies[:1:1] // shared, like Policies: no allocation per denial
-	default:
-		d.Violated = []Policy{d.Policy}
-	}
+	d.Violated = ViolatedPolicies(policies, d.Policy, d.Result, rs)
 	denied := !d.Result.Allowed && m.opts.Mode == Block
 	m.setHeaders(w.Header(), d, policyHV, denied)
 	r = r.WithContext(dc)
@@ -439,10 +461,36 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return // the client is gone; nobody reads a response
+			m.opts.ErrorHandler(w, r, fmt.Errorf("%w: %w (while waiting out Delay)", ErrRequestDone, ctx.Err()))
+			return
 		}
 	}
 	next.ServeHTTP(w, r)
+}
+
+// ViolatedPolicies returns the policies that denied a request, as the
+// middleware fills Decision.Violated, for transports that fill their own
+// Decision (grpclimit): nil when r, the combined result for ps, allowed it;
+// with rs, the results of smartlimit.MultiResultLimiter.AllowAllResults in
+// the order of ps, every policy that denied by itself; without rs, binding,
+// the binding policy. The result may share ps's backing array.
+func ViolatedPolicies(ps []Policy, binding Policy, r smartlimit.Result, rs []smartlimit.Result) []Policy {
+	if r.Allowed {
+		return nil
+	}
+	var v []Policy
+	for i, r := range rs {
+		if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
+			v = append(v, ps[i])
+		}
+	}
+	switch {
+	case v != nil:
+		return v
+	case len(ps) == 1 && ps[0] == binding:
+		return ps[:1:1] // shared, like Decision.Policies: no allocation per denial
+	}
+	return []Policy{binding}
 }
 
 // asInput makes a policy validation error match smartlimit.ErrInvalidLimit
@@ -481,7 +529,7 @@ var (
 // retry. All values share one string and one slice backing array: two
 // allocations, whatever the count.
 func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, retry bool) {
-	reset, hasReset := resetSeconds(d.Result)
+	reset, hasReset := quotaSeconds(d.Policy.Limit, d.Result)
 	retry = retry && hasReset // a request that can never pass gets no time to retry at
 	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders && !retry {
 		return
@@ -490,7 +538,7 @@ func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, ret
 	var ends [5]int // ends of the RateLimit, Limit, Remaining, Reset and Retry-After values in buf
 	b := buf[:0]
 	if !m.opts.OmitDraftHeaders {
-		b = appendStateItem(b, d.Policy.Name, d.Result)
+		b = appendStateItem(b, d.Policy, d.Result)
 	}
 	ends[0] = len(b)
 	if !m.opts.OmitLegacyHeaders {
@@ -550,9 +598,21 @@ func deny(w http.ResponseWriter, r *http.Request) {
 	writeProblem(w, http.StatusTooManyRequests, appendDenied(buf[:0], violated, d.Result.RetryAfter == smartlimit.Never))
 }
 
+// statusClientClosedRequest is nginx's 499: a status for access logs and
+// metrics of a request whose client left, which no client ever reads.
+const statusClientClosedRequest = 499
+
 // defaultError is the default ErrorHandler.
 func (m *Middleware) defaultError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
+	case errors.Is(err, ErrRequestDone):
+		// Neither the client's fault nor the limiter's: no log line, and no
+		// body for a client that is not there.
+		if errors.Is(err, context.DeadlineExceeded) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(statusClientClosedRequest)
 	case errors.Is(err, ErrNoKey):
 		// The client's doing: not worth a log line per request.
 		WriteProblem(w, Problem{Type: ProblemBlank, Title: "Bad Request", Status: http.StatusBadRequest, Detail: err.Error()})

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -571,9 +574,15 @@ func TestLeakyBucketDelay(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the client hung up while queued
 	r := httptest.NewRequest("GET", "/", nil).WithContext(ctx)
-	h.ServeHTTP(httptest.NewRecorder(), r)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
 	if called {
 		t.Error("handler ran for a client that left during the delay")
+	}
+	// Answered as any request whose client left (ErrRequestDone), not
+	// with net/http's implicit 200.
+	if w.Code != 499 {
+		t.Errorf("client left during the delay: status %d, want 499", w.Code)
 	}
 	f.res.Delay = time.Millisecond
 	do(h, "GET", "/")
@@ -675,5 +684,373 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if resp := get("GET", "/"); resp.StatusCode != 200 || resp.Header.Get("X-RateLimit-Remaining") != "7" {
 		t.Errorf("GET /: %d remaining %s, want 200, 7", resp.StatusCode, resp.Header.Get("X-RateLimit-Remaining"))
+	}
+}
+
+// TestClientIPSpoofing is "Hold at the edges", item 6: with the old default
+// header list (Forwarded, X-Forwarded-For, X-Real-IP, first present wins) a
+// client behind either proxy below got 100 of 100 requests through a limit
+// of 5 by sending, with each, a fresh address in a header its proxy passes
+// through unchanged.
+func TestClientIPSpoofing(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	fivePerMinute := smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 5, Period: time.Minute}
+
+	// Trusting proxies without naming their header is refused: there is
+	// no default to fall back on, since each would be spoofable.
+	if _, err := httplimit.ClientIP(httplimit.IPOptions{TrustedProxies: proxies}); err == nil {
+		t.Error("ClientIP with TrustedProxies and no Header succeeded")
+	}
+
+	for _, tc := range []struct {
+		name  string
+		proxy func(r *http.Request)        // what the proxy does
+		spoof func(r *http.Request, i int) // what the client sends along
+		opts  httplimit.IPOptions
+	}{
+		{
+			name:  "nginx appends X-Forwarded-For, client adds Forwarded",
+			proxy: func(r *http.Request) { r.Header.Add("X-Forwarded-For", "203.0.113.7") },
+			spoof: func(r *http.Request, i int) { r.Header.Set("Forwarded", "for=198.51.100."+strconv.Itoa(i)) },
+			opts:  httplimit.IPOptions{TrustedProxies: proxies, Header: httplimit.HeaderXForwardedFor},
+		},
+		{
+			name:  "proxy sets X-Real-IP, client adds X-Forwarded-For",
+			proxy: func(r *http.Request) { r.Header.Set("X-Real-IP", "203.0.113.7") },
+			spoof: func(r *http.Request, i int) { r.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i)) },
+			opts:  httplimit.IPOptions{TrustedProxies: proxies, Header: httplimit.HeaderXRealIP},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := httplimit.ClientIP(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := smartlimittest.New(t)
+			h := newMW(t, s.Client, httplimit.Options{Limit: fivePerMinute, Key: key}).Handle(ok)
+			passed := 0
+			for i := range 100 {
+				w := do(h, "GET", "/", func(r *http.Request) {
+					r.RemoteAddr = "10.0.0.1:4000" // every request comes through the proxy
+					tc.spoof(r, i)
+					tc.proxy(r)
+				})
+				if w.Code == http.StatusOK {
+					passed++
+					if got := w.Header().Get("X-Key"); got != "ip:203.0.113.7" {
+						t.Errorf("request %d keyed %q, want the address the proxy saw", i, got)
+					}
+				}
+			}
+			if passed != 5 {
+				t.Errorf("%d of 100 spoofing requests passed a limit of 5", passed)
+			}
+		})
+	}
+}
+
+// ctxLimiter fails with the request's own context error once the context
+// is done, as the Redis client does, and allows otherwise.
+type ctxLimiter struct{}
+
+func (ctxLimiter) AllowN(ctx context.Context, _ string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return smartlimit.Result{}, fmt.Errorf("redis: %w", err)
+	}
+	return smartlimit.Result{Allowed: true, Limit: l.Capacity(), Remaining: l.Capacity() - n}, nil
+}
+
+// TestRequestDone is "Hold at the edges", item 1: a request whose context
+// is done never reaches the next handler, whatever OnError says, and is
+// not logged as a limiter failure. Before, FailOpen passed it on as if the
+// limiter were down.
+func TestRequestDone(t *testing.T) {
+	t.Parallel()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+
+	for policy, name := range map[httplimit.ErrorPolicy]string{httplimit.FailOpen: "FailOpen", httplimit.FailClosed: "FailClosed"} {
+		for _, tc := range []struct {
+			name   string
+			ctx    context.Context
+			cause  error
+			status int
+		}{
+			{"client gone", canceled, context.Canceled, 499},
+			{"deadline passed", expired, context.DeadlineExceeded, http.StatusServiceUnavailable},
+		} {
+			t.Run(name+"/"+tc.name, func(t *testing.T) {
+				var logs bytes.Buffer
+				called := false
+				h := newMW(t, ctxLimiter{}, httplimit.Options{
+					Limit:   threePerMinute,
+					OnError: policy,
+					Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
+				}).Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+				w := do(h, "GET", "/", func(r *http.Request) { *r = *r.WithContext(tc.ctx) })
+				if called {
+					t.Error("the next handler ran for a request whose context is done")
+				}
+				if w.Code != tc.status || w.Body.Len() != 0 {
+					t.Errorf("status %d body %q, want %d and no body", w.Code, w.Body, tc.status)
+				}
+				if logs.Len() != 0 {
+					t.Errorf("logged as a limiter failure: %q", logs.String())
+				}
+
+				var got error
+				h = newMW(t, ctxLimiter{}, httplimit.Options{
+					Limit:        threePerMinute,
+					OnError:      policy,
+					ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err },
+				}).Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+				do(h, "GET", "/", func(r *http.Request) { *r = *r.WithContext(tc.ctx) })
+				if called || !errors.Is(got, httplimit.ErrRequestDone) || !errors.Is(got, tc.cause) || errors.Is(got, httplimit.ErrUnavailable) {
+					t.Errorf("ErrorHandler got %v (handler ran: %v); want ErrRequestDone and %v, not ErrUnavailable", got, called, tc.cause)
+				}
+			})
+		}
+	}
+
+	// The policy still applies to a limiter that fails while the request
+	// is alive, even with a context error of its own.
+	f := &fake{err: fmt.Errorf("dial: %w", context.DeadlineExceeded)}
+	called := false
+	h := newMW(t, f, httplimit.Options{Limit: threePerMinute, OnError: httplimit.FailOpen}).Handle(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called = true }))
+	if w := do(h, "GET", "/"); w.Code != 200 || !called {
+		t.Errorf("limiter timeout on a live request: status %d, handler ran %v; want FailOpen to pass it", w.Code, called)
+	}
+}
+
+// gate is a limiter slower than its clients: it waits until the request's
+// context is done (the client hung up), then asks lim with that context.
+type gate struct {
+	lim  httplimit.Limiter
+	done atomic.Int64 // calls that saw the context done
+}
+
+func (g *gate) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
+	select {
+	case <-ctx.Done():
+		g.done.Add(1)
+	case <-time.After(10 * time.Second):
+	}
+	return g.lim.AllowN(ctx, key, l, n)
+}
+
+// TestDisconnectingClients is item 1 end to end: clients that close the
+// connection right after sending their request, in front of a real Redis
+// client (on miniredis) that fails with their canceled context. Before,
+// FailOpen ran the handler for every one of them under PerHour(2).
+func TestDisconnectingClients(t *testing.T) {
+	t.Parallel()
+	s := smartlimittest.New(t)
+	g := &gate{lim: s.Client}
+	var calls atomic.Int64
+	var served sync.WaitGroup
+	mw := newMW(t, g, httplimit.Options{Limit: smartlimit.PerHour(2), OnError: httplimit.FailOpen})
+	inner := mw.Handle(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer served.Done()
+		inner.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+
+	const n = 50
+	served.Add(n)
+	for range n {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	served.Wait()
+	if got := g.done.Load(); got != n {
+		t.Fatalf("%d of %d requests reached the limiter with their context done; the test did not disconnect them", got, n)
+	}
+	if got := calls.Load(); got != 0 {
+		t.Errorf("the handler ran for %d of %d disconnected requests, want 0", got, n)
+	}
+}
+
+// TestVerifiedAPIKey is "Hold at the edges", item 22: with
+// First(APIKey, RemoteIP), 8 of 8 requests with random API keys passed a
+// limit of 5 from one address. VerifiedAPIKey keys only the keys valid
+// accepts, so random keys share their sender's address quota, while an
+// issued key keeps a quota of its own.
+func TestVerifiedAPIKey(t *testing.T) {
+	t.Parallel()
+	issued := map[string]bool{"key-alice": true}
+	valid := func(_ context.Context, k string) bool { return issued[k] }
+	fivePer10s := smartlimit.Limit{Rate: 5, Period: 10 * time.Second} // GCRA, as the demo server
+
+	passed := func(key httplimit.KeyFunc, apiKey func(i int) string) int {
+		s := smartlimittest.New(t)
+		h := newMW(t, s.Client, httplimit.Options{Limit: fivePer10s, Key: key}).Handle(ok)
+		n := 0
+		for i := range 8 {
+			w := do(h, "GET", "/", func(r *http.Request) {
+				if k := apiKey(i); k != "" {
+					r.Header.Set("Authorization", "Bearer "+k)
+				}
+			})
+			if w.Code == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	random := func(i int) string { return "made-up-" + strconv.Itoa(i) }
+
+	// The risk VerifiedAPIKey exists for.
+	if got := passed(httplimit.First(httplimit.APIKey, httplimit.RemoteIP), random); got != 8 {
+		t.Errorf("First(APIKey, RemoteIP): %d of 8 random keys passed, want all 8 (the documented risk)", got)
+	}
+	verified := httplimit.VerifiedAPIKey(valid, httplimit.RemoteIP)
+	if got := passed(verified, random); got != 5 {
+		t.Errorf("VerifiedAPIKey: %d of 8 random keys passed, want 5 (the address's quota)", got)
+	}
+	if got := passed(verified, func(int) string { return "" }); got != 5 {
+		t.Errorf("VerifiedAPIKey without keys: %d of 8 passed, want 5", got)
+	}
+
+	// An issued key is its own quota, apart from its address's, and keyed
+	// as APIKey keys it.
+	s := smartlimittest.New(t)
+	h := newMW(t, s.Client, httplimit.Options{Limit: fivePer10s, Key: verified}).Handle(ok)
+	bearer := func(k string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+k) }
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	bearer("key-alice")(r)
+	want, _ := httplimit.APIKey(r)
+	for i := range 5 {
+		if w := do(h, "GET", "/", bearer("made-up")); w.Code != 200 || w.Header().Get("X-Key") != "ip:192.0.2.1" {
+			t.Fatalf("made-up key, request %d: status %d key %q, want 200 keyed by address", i, w.Code, w.Header().Get("X-Key"))
+		}
+	}
+	if w := do(h, "GET", "/", bearer("key-alice")); w.Code != 200 || w.Header().Get("X-Key") != want {
+		t.Errorf("issued key after the address's quota is spent: status %d key %q, want 200 keyed %q", w.Code, w.Header().Get("X-Key"), want)
+	}
+}
+
+// parseRateLimit returns r and t of a RateLimit field value.
+func parseRateLimit(t *testing.T, v string) (r, sec int64) {
+	t.Helper()
+	var name string
+	if _, err := fmt.Sscanf(strings.ReplaceAll(v, ";", " "), "%q r=%d t=%d", &name, &r, &sec); err != nil {
+		t.Fatalf("RateLimit %q: %v", v, err)
+	}
+	return r, sec
+}
+
+// TestRateLimitT is "Hold at the edges", item 17: RateLimit's t follows
+// draft-ietf-httpapi-ratelimit-headers-10, the seconds until additional
+// quota is made available. It sent the time until the key was full again
+// instead: r=0;t=10 for GCRA at 5/10s when one unit returns in 2 s, and a
+// sliding window counter's r=0;t=17 when room for one more comes in 9 s.
+// The limiter itself is the oracle: t seconds after each response, Peek
+// finds more than r units (t is never early); where t is exact, one
+// second before it Peek still finds r (t is not late).
+func TestRateLimitT(t *testing.T) {
+	t.Parallel()
+	// Offsets from T0 (a window start) of the requests; none on a whole
+	// second, and the last three in the next 10 s window.
+	offsets := []time.Duration{1100, 1300, 2000, 2100, 3700, 3800, 12000, 12500, 15000}
+	for _, tc := range []struct {
+		alg   smartlimit.Algorithm
+		exact bool // false: t is an upper bound (see DeltaSeconds)
+	}{
+		{smartlimit.GCRA, true},
+		{smartlimit.TokenBucket, true},
+		{smartlimit.LeakyBucket, true},
+		{smartlimit.FixedWindow, true},
+		{smartlimit.SlidingWindowCounter, false}, // exact in the first window; checked below
+		{smartlimit.SlidingWindow, false},
+	} {
+		// 3 per 10 s: a bucket's unit takes 3333333⅓ µs, which the result
+		// cannot state exactly.
+		for _, rate := range []int64{5, 3} {
+			t.Run(fmt.Sprintf("%v/%d-per-10s", tc.alg, rate), func(t *testing.T) {
+				l := smartlimit.Limit{Algorithm: tc.alg, Rate: rate, Period: 10 * time.Second}
+				// replay sends requests 0..i on a fresh server and returns the
+				// last response and the Peek after it, later by after. Time
+				// only runs forward: keys expire in Redis as it passes.
+				replay := func(i int, after time.Duration) (*httptest.ResponseRecorder, smartlimit.Result) {
+					t.Helper()
+					s := smartlimittest.New(t)
+					// AnnotateOnly: no leaky-bucket Delay is waited out.
+					h := newMW(t, s.Client, httplimit.Options{Limit: l, Mode: httplimit.AnnotateOnly}).Handle(ok)
+					var w *httptest.ResponseRecorder
+					for _, off := range offsets[:i+1] {
+						s.SetTime(smartlimittest.T0.Add(off * time.Millisecond))
+						w = do(h, "GET", "/")
+					}
+					s.Advance(after)
+					p, err := s.Client.Peek(context.Background(), "ip:192.0.2.1", l)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return w, p
+				}
+				checked := 0
+				for i, off := range offsets {
+					w, _ := replay(i, 0)
+					r, sec := parseRateLimit(t, w.Header().Get("RateLimit"))
+					_, then := replay(i, time.Duration(sec)*time.Second)
+					if w.Header().Get("X-Allowed") == "false" {
+						if !then.Allowed {
+							t.Errorf("request %d denied with t=%d: still denied then", i, sec)
+						}
+						continue
+					}
+					if then.Remaining <= r {
+						t.Errorf("request %d: r=%d;t=%d, but %d s later Remaining is %d: t is early", i, r, sec, sec, then.Remaining)
+					}
+					exact := tc.exact || (tc.alg == smartlimit.SlidingWindowCounter && off < 10000)
+					if exact && sec > 0 {
+						if _, before := replay(i, time.Duration(sec-1)*time.Second); before.Remaining != r {
+							t.Errorf("request %d: r=%d;t=%d, but %d s later Remaining is already %d: t is late", i, r, sec, sec-1, before.Remaining)
+						}
+					}
+					checked++
+				}
+				if checked < 4 {
+					t.Errorf("only %d allowed requests checked", checked)
+				}
+			})
+		}
+	}
+
+	// The figures of the issue.
+	s := smartlimittest.New(t)
+	gcra := newMW(t, s.Client, httplimit.Options{Limit: smartlimit.Limit{Rate: 5, Period: 10 * time.Second}}).Handle(ok)
+	var w *httptest.ResponseRecorder
+	for range 5 {
+		w = do(gcra, "GET", "/")
+	}
+	if got := w.Header().Get("RateLimit"); got != `"default";r=0;t=2` {
+		t.Errorf("GCRA 5/10s, 5th request: RateLimit %s, want r=0;t=2", got)
+	}
+	w = do(gcra, "GET", "/")
+	if got, ra := w.Header().Get("RateLimit"), w.Header().Get("Retry-After"); w.Code != 429 || got != `"default";r=0;t=2` || ra != "2" {
+		t.Errorf("GCRA 5/10s, 6th request: %d RateLimit %s Retry-After %s, want 429, t=2, 2", w.Code, got, ra)
+	}
+	swc := newMW(t, s.Client, httplimit.Options{Limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindowCounter, Rate: 5, Period: 10 * time.Second}}).Handle(ok)
+	s.SetTime(smartlimittest.T0.Add(3 * time.Second))
+	for range 5 {
+		w = do(swc, "GET", "/")
+	}
+	// 7 s to the window's end, then 2 s until a fifth of the 5 has faded.
+	if got := w.Header().Get("RateLimit"); got != `"default";r=0;t=9` {
+		t.Errorf("sliding window counter 5/10s, 5th request at 3 s: RateLimit %s, want r=0;t=9", got)
 	}
 }

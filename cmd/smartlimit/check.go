@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/smartlimit/smartlimit"
 )
@@ -154,9 +155,9 @@ func printCheck(w io.Writer, rep checkReport) {
 		fmt.Fprintf(tw, "allowed\t%t\n", r.Allowed)
 		fmt.Fprintf(tw, "limit\t%d\n", r.Limit)
 		fmt.Fprintf(tw, "remaining\t%d\n", r.Remaining)
-		fmt.Fprintf(tw, "reset after\t%s\n", r.ResetAfter)
-		fmt.Fprintf(tw, "retry after\t%s\n", r.RetryAfter)
-		fmt.Fprintf(tw, "delay\t%s\n", r.Delay)
+		fmt.Fprintf(tw, "reset after\t%s\n", formatDuration(time.Duration(r.ResetAfter)))
+		fmt.Fprintf(tw, "retry after\t%s\n", formatDuration(time.Duration(r.RetryAfter)))
+		fmt.Fprintf(tw, "delay\t%s\n", formatDuration(time.Duration(r.Delay)))
 		fmt.Fprintf(tw, "tier\t%s\n", r.Tier)
 	} else {
 		fmt.Fprintf(tw, "reset\tdone\n")

@@ -171,7 +171,7 @@ func TestBinaryRedis(t *testing.T) {
 	}
 	// One script call per batch of 10 on a standalone server, give or
 	// take the first calls of a cold script cache.
-	if c := b.Redis; c.Calls < 300 || c.Calls > 310 || c.USecPerCheck <= 0 || c.USecPerCall < c.USecPerCheck {
+	if c := b.Redis; c.Calls < 300 || c.Calls > 310 || c.NSPerCheck <= 0 || c.NSPerCall < c.NSPerCheck {
 		t.Fatalf("bench redis_cpu: %+v", *c)
 	}
 }

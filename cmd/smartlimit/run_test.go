@@ -84,10 +84,10 @@ func TestRunCheckJSON(t *testing.T) {
 	for i, want := range []ResultJSON{
 		// Leaky bucket, burst 3 at 1/s: Delays 0, 1s, 2s, then a denial
 		// (smartlimit.LeakyBucket's documentation).
-		{Allowed: true, Limit: 3, Remaining: 2, Delay: "0s"},
-		{Allowed: true, Limit: 3, Remaining: 1, Delay: "1s"},
-		{Allowed: true, Limit: 3, Remaining: 0, Delay: "2s"},
-		{Allowed: false, Limit: 3, Remaining: 0, Delay: "0s"},
+		{Allowed: true, Limit: 3, Remaining: 2, Delay: 0},
+		{Allowed: true, Limit: 3, Remaining: 1, Delay: usDuration(time.Second)},
+		{Allowed: true, Limit: 3, Remaining: 0, Delay: usDuration(2 * time.Second)},
+		{Allowed: false, Limit: 3, Remaining: 0, Delay: 0},
 	} {
 		var out bytes.Buffer
 		err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "k", Limit: l, Cost: 1, JSON: true, Stdout: &out})
@@ -105,17 +105,25 @@ func TestRunCheckJSON(t *testing.T) {
 		if r.Allowed != want.Allowed || r.Limit != want.Limit || r.Remaining != want.Remaining || r.Delay != want.Delay || r.Tier != smartlimit.TierRedis {
 			t.Errorf("step %d: %+v, want %+v", i, r, want)
 		}
-		// Every duration is one that time.ParseDuration reads back.
-		for _, d := range []string{r.ResetAfter, r.RetryAfter, r.Delay} {
-			if _, err := time.ParseDuration(d); err != nil {
-				t.Errorf("step %d: duration %q: %v", i, d, err)
+		// Every duration is a whole number of µs in a field named *_us,
+		// as health --json writes them ("Hold at the edges", item 18).
+		var raw map[string]any
+		if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"reset_after_us", "retry_after_us", "delay_us"} {
+			if v, ok := raw[f].(float64); !ok || v != float64(int64(v)) || v < 0 {
+				t.Errorf("step %d: %s = %#v, want a whole number of µs", i, f, raw[f])
 			}
+		}
+		if want := `"delay_us": 2000000,`; i == 2 && !strings.Contains(out.String(), want) {
+			t.Errorf("step 2: the output lacks %s:\n%s", want, out.String())
 		}
 	}
 	// A cost above the capacity can never pass: "never".
 	var out bytes.Buffer
 	err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "big", Limit: l, Cost: 4, JSON: true, Stdout: &out})
-	if exitStatus(err) != exitNo || !strings.Contains(out.String(), `"retry_after": "never"`) {
+	if exitStatus(err) != exitNo || !strings.Contains(out.String(), `"retry_after_us": "never"`) {
 		t.Fatalf("cost 4 > burst 3: exit %d, output %s", exitStatus(err), out.String())
 	}
 }
@@ -321,7 +329,10 @@ func TestRedisCPU(t *testing.T) {
 	after := map[string]cmdStat{"a/evalsha": parseCmdStat(parseInfo(info)["cmdstat_evalsha"]), "a/eval": {calls: 2, usec: 20},
 		"b/evalsha": {calls: 5, usec: 40}} // b restarted: counts from zero
 	got := redisCPU(before, after, 94)
-	want := RedisCPUJSON{Calls: 20 + 2 + 5, USec: 300 + 20 + 40, USecPerCall: 360.0 / 27, USecPerCheck: 360.0 / 94}
+	want := RedisCPUJSON{Calls: 20 + 2 + 5, US: 300 + 20 + 40,
+		NSPerCall:  13333, // 360 µs / 27 calls, rounded to ns
+		NSPerCheck: 3830,  // 360 µs / 94 checks
+	}
 	if *got != want {
 		t.Fatalf("redisCPU = %+v, want %+v", *got, want)
 	}

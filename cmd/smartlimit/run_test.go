@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -420,5 +421,62 @@ func TestParseInfo(t *testing.T) {
 	kv = parseInfo("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n\r\n# Clients\r\nconnected_clients:1\r\n")
 	if kv["redis_version"] != "7.0.15" || kv["redis_mode"] != "standalone" || kv["connected_clients"] != "1" || len(kv) != 3 {
 		t.Errorf("parseInfo = %v", kv)
+	}
+}
+
+// TestCheckConcurrencyLease checks that check of a Concurrency limit
+// prints the ID of the lease it took and that release gives that lease
+// back ("Hold at the edges", item 18: the lease used to have an ID nobody
+// saw, so its slot stayed taken until it expired).
+func TestCheckConcurrencyLease(t *testing.T) {
+	s := smartlimittest.New(t)
+	ctx := context.Background()
+	l := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 1, Period: 10 * time.Minute}
+	check := func() (checkReport, error) {
+		t.Helper()
+		var out bytes.Buffer
+		err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "job", Limit: l, Cost: 1, JSON: true, Stdout: &out})
+		var rep checkReport
+		if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
+			t.Fatalf("check: %v in %q", jerr, out.String())
+		}
+		return rep, err
+	}
+	release := func(id string, json bool) (string, error) {
+		var out bytes.Buffer
+		err := runRelease(ctx, s.Redis, s.Client, checkOptions{Op: "release", Key: "job", LeaseID: id, Limit: l, JSON: json, Stdout: &out})
+		return out.String(), err
+	}
+
+	first, err := check()
+	if err != nil || first.LeaseID == "" {
+		t.Fatalf("first check: err %v, lease %q; want allowed with a lease ID", err, first.LeaseID)
+	}
+	if second, err := check(); exitStatus(err) != exitNo || second.LeaseID != "" {
+		t.Fatalf("second check of 1 in flight: exit %d, lease %q; want denied, no lease", exitStatus(err), second.LeaseID)
+	}
+	out, err := release(first.LeaseID, false)
+	if err != nil || !regexp.MustCompile(`\nlease +`+first.LeaseID+`\nreleased +true\n`).MatchString(out) {
+		t.Fatalf("release: %v, output:\n%s", err, out)
+	}
+	third, err := check()
+	if err != nil || third.LeaseID == "" || third.LeaseID == first.LeaseID {
+		t.Fatalf("check after release: err %v, lease %q (first %q); want allowed with a new lease", err, third.LeaseID, first.LeaseID)
+	}
+	// Releasing what is not held says so, with exit status 1.
+	out, err = release(first.LeaseID, true)
+	if exitStatus(err) != exitNo || !strings.Contains(out, `"released": false`) {
+		t.Fatalf("second release of one lease: exit %d, output:\n%s", exitStatus(err), out)
+	}
+	// The table of an allowed check shows the lease too.
+	if _, err := release(third.LeaseID, false); err != nil {
+		t.Fatal(err)
+	}
+	var tab bytes.Buffer
+	if err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "job", Limit: l, Cost: 1, Stdout: &tab}); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\nlease +[0-9a-f]{32}\n`).MatchString(tab.String()) {
+		t.Errorf("check table lacks the lease:\n%s", tab.String())
 	}
 }

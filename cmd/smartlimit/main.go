@@ -155,6 +155,7 @@ func commands(stdout, stderr io.Writer) []*command {
 		newCheckCmd(&checkOptions{Stdout: stdout}, "release"),
 		newBenchCmd(&benchOptions{Stdout: stdout, Stderr: stderr}),
 		newMongoCmd(&mongoCmdOptions{Stdout: stdout}),
+		newVersionCmd(&versionOptions{Stdout: stdout}),
 	}
 }
 

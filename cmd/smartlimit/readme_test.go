@@ -125,7 +125,6 @@ var snippetGivens = map[string]string{
 	"addr":         "string",
 	"uri":          "string",
 	"mux":          "*http.ServeMux",
-	"trusted":      "[]netip.Prefix",
 	"loginHandler": "http.Handler",
 	"loginLimit":   "*httplimit.Middleware", // a second middleware, with a tighter limit
 }

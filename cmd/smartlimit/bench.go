@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -123,21 +124,23 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// BenchJSON is what "bench --json" prints.
+// BenchJSON is what "bench --json" prints. Durations are whole numbers in
+// the unit their name ends in, as in every JSON output of the command.
 type BenchJSON struct {
-	Target      string  `json:"target"`
-	Policy      string  `json:"policy"`
-	Concurrency int     `json:"concurrency"`
-	Keys        int     `json:"keys"`
-	Batch       int     `json:"batch"`
-	ElapsedSec  float64 `json:"elapsed_sec"`
-	Checks      int64   `json:"checks"`
-	Calls       int64   `json:"calls"`
-	ChecksPerS  float64 `json:"checks_per_sec"`
-	Allowed     int64   `json:"allowed"`
-	AllowedPct  float64 `json:"allowed_pct"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
+	Target      string `json:"target"`
+	Policy      string `json:"policy"`
+	Concurrency int    `json:"concurrency"`
+	Keys        int    `json:"keys"`
+	Batch       int    `json:"batch"`
+	ElapsedUS   int64  `json:"elapsed_us"`
+	Checks      int64  `json:"checks"`
+	Calls       int64  `json:"calls"`
+	ChecksPerS  int64  `json:"checks_per_sec"` // rounded
+	Allowed     int64  `json:"allowed"`
+	// AllowedPct is a percentage, the one fraction of the report.
+	AllowedPct float64 `json:"allowed_pct"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
 	// Latency of one call (a batch of Batch checks), in microseconds.
 	Latency LatencyJSON `json:"latency_us"`
 	// Redis is the scripts' CPU time from INFO commandstats; absent on the
@@ -145,23 +148,25 @@ type BenchJSON struct {
 	Redis *RedisCPUJSON `json:"redis_cpu,omitempty"`
 }
 
-// LatencyJSON holds latency quantiles in microseconds.
+// LatencyJSON holds latency quantiles in whole microseconds (rounded; the
+// histogram is within 1/128 of a recorded value anyway).
 type LatencyJSON struct {
-	P50  float64 `json:"p50"`
-	P90  float64 `json:"p90"`
-	P99  float64 `json:"p99"`
-	P999 float64 `json:"p999"`
-	Max  float64 `json:"max"`
-	Mean float64 `json:"mean"`
+	P50  int64 `json:"p50"`
+	P90  int64 `json:"p90"`
+	P99  int64 `json:"p99"`
+	P999 int64 `json:"p999"`
+	Max  int64 `json:"max"`
+	Mean int64 `json:"mean"`
 }
 
 // RedisCPUJSON is the Redis CPU time of EVALSHA and EVAL during a run,
-// summed over every node.
+// summed over every node. The averages are in nanoseconds: a check costs a
+// few microseconds, which whole microseconds would blur.
 type RedisCPUJSON struct {
-	Calls        int64   `json:"calls"`
-	USec         int64   `json:"usec"`
-	USecPerCall  float64 `json:"usec_per_call"`
-	USecPerCheck float64 `json:"usec_per_check"`
+	Calls      int64 `json:"calls"`
+	US         int64 `json:"us"`
+	NSPerCall  int64 `json:"ns_per_call"`
+	NSPerCheck int64 `json:"ns_per_check"`
 }
 
 // benchCounters are shared by the workers and read by the progress line.
@@ -252,7 +257,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	rep := BenchJSON{
 		Target: t.Name, Policy: o.Limit.String(), Concurrency: o.Concurrency, Keys: o.Keys, Batch: o.Batch,
-		ElapsedSec: elapsed.Seconds(), Checks: cnt.checks.Load(), Calls: cnt.calls.Load(),
+		ElapsedUS: elapsed.Microseconds(), Checks: cnt.checks.Load(), Calls: cnt.calls.Load(),
 		Allowed: cnt.allowed.Load(), Errors: cnt.errors.Load(),
 		Latency: LatencyJSON{
 			P50: us(h.Quantile(0.5)), P90: us(h.Quantile(0.9)), P99: us(h.Quantile(0.99)),
@@ -263,7 +268,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		rep.FirstError = *p
 	}
 	if elapsed > 0 {
-		rep.ChecksPerS = float64(rep.Checks) / elapsed.Seconds()
+		rep.ChecksPerS = int64(math.Round(float64(rep.Checks) / elapsed.Seconds()))
 	}
 	if rep.Checks > 0 {
 		rep.AllowedPct = 100 * float64(rep.Allowed) / float64(rep.Checks)
@@ -395,7 +400,7 @@ func startProgress(w io.Writer, start time.Time, every time.Duration, cnt *bench
 	return func() { close(done); wg.Wait() }
 }
 
-func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+func us(d time.Duration) int64 { return d.Round(time.Microsecond).Microseconds() }
 
 // cmdStat is one command's line of INFO commandstats.
 type cmdStat struct{ calls, usec int64 }
@@ -462,20 +467,20 @@ func redisCPU(before, after map[string]cmdStat, checks int64) *RedisCPUJSON {
 			b = cmdStat{}
 		}
 		r.Calls += a.calls - b.calls
-		r.USec += a.usec - b.usec
+		r.US += a.usec - b.usec
 	}
 	if r.Calls > 0 {
-		r.USecPerCall = float64(r.USec) / float64(r.Calls)
+		r.NSPerCall = (1000*r.US + r.Calls/2) / r.Calls
 	}
 	if checks > 0 {
-		r.USecPerCheck = float64(r.USec) / float64(checks)
+		r.NSPerCheck = (1000*r.US + checks/2) / checks
 	}
 	return &r
 }
 
 func printBench(w io.Writer, r BenchJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "checks\t%d in %.2fs = %.0f checks/s\n", r.Checks, r.ElapsedSec, r.ChecksPerS)
+	fmt.Fprintf(tw, "checks\t%d in %.2fs = %d checks/s\n", r.Checks, float64(r.ElapsedUS)/1e6, r.ChecksPerS)
 	fmt.Fprintf(tw, "calls\t%d (batch %d)\n", r.Calls, r.Batch)
 	fmt.Fprintf(tw, "allowed\t%.1f%% (%d)\n", r.AllowedPct, r.Allowed)
 	errs := strconv.FormatInt(r.Errors, 10)
@@ -488,11 +493,9 @@ func printBench(w io.Writer, r BenchJSON) {
 		fmtUS(l.P50), fmtUS(l.P90), fmtUS(l.P99), fmtUS(l.P999), fmtUS(l.Max), fmtUS(l.Mean))
 	if c := r.Redis; c != nil {
 		fmt.Fprintf(tw, "redis CPU\t%.2fµs per script call, %.2fµs per check (%d EVALSHA/EVAL, INFO commandstats; other clients count too)\n",
-			c.USecPerCall, c.USecPerCheck, c.Calls)
+			float64(c.NSPerCall)/1000, float64(c.NSPerCheck)/1000, c.Calls)
 	}
 	tw.Flush()
 }
 
-func fmtUS(v float64) string {
-	return time.Duration(v * float64(time.Microsecond)).Round(time.Microsecond).String()
-}
+func fmtUS(v int64) string { return (time.Duration(v) * time.Microsecond).String() }

@@ -5,19 +5,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/smartlimit/smartlimit"
 )
 
-// checkOptions are the options of check, peek and reset.
+// checkOptions are the options of check, peek, reset and release.
 type checkOptions struct {
-	Op    string // "check", "peek" or "reset"
-	Key   string
-	Limit smartlimit.Limit
-	Cost  int64 // check only
-	JSON  bool
-	Redis redisOptions
+	Op      string // "check", "peek", "reset" or "release"
+	Key     string
+	LeaseID string // release only
+	Limit   smartlimit.Limit
+	Cost    int64 // check only
+	JSON    bool
+	Redis   redisOptions
 
 	Stdout io.Writer
 }
@@ -31,6 +35,10 @@ now, and consumes them if so: one AllowN call, as a service would make. It
 prints every field of the Result as a table, or as JSON with --json.
 Durations are Go durations ("1.5s"); a RetryAfter of "never" means the cost
 is larger than the limit's capacity. --cost 0 asks without consuming.
+
+Under a Concurrency limit an allowed check takes a lease, one of the limit's
+RATE slots, for PERIOD: it prints the lease's ID, which "smartlimit
+release" takes to give the slot back before it expires.
 
 The exit status is 0 when the request is allowed, 1 when it is denied, and
 2 when the check could not be made.
@@ -53,6 +61,22 @@ cost 1 would pass. Output and exit status are those of check.`,
 limit full. It prints the Redis key it deleted. The limit must be the one
 the service uses: every limit keeps its own state (see smartlimit.Client).`,
 	},
+	"release": {
+		"release KEY LEASE_ID --limit \"RATE/PERIOD concurrency\" [--json] [--redis URL]",
+		"give back a concurrency lease that check took",
+		`Release gives back the lease LEASE_ID of KEY under a Concurrency limit,
+the ID that "smartlimit check" printed, so that its slot is free before
+the lease expires. The limit must be the one the lease was taken under.
+
+The exit status is 0 when the lease was released, 1 when it was not held
+(it expired, was released already, or never existed), and 2 when the
+release could not be made.
+
+Example:
+
+	smartlimit check job:7 --limit "2/10m concurrency"    # prints: lease  5f0c…
+	smartlimit release job:7 5f0c… --limit "2/10m concurrency"`,
+	},
 }
 
 // newCheckCmd returns the check, peek or reset command (op), bound to o.
@@ -68,13 +92,22 @@ func newCheckCmd(o *checkOptions, op string) *command {
 	c.Flag.BoolVar(&o.JSON, "json", false, "print JSON instead of a table")
 	addRedisFlags(c, &o.Redis, false)
 	c.Args = func(args []string) error {
-		if len(args) != 1 {
+		switch {
+		case op == "release" && len(args) != 2:
+			return usagef("want KEY and LEASE_ID, got %d arguments", len(args))
+		case op != "release" && len(args) != 1:
 			return usagef("want exactly one KEY, got %d arguments", len(args))
 		}
 		o.Key = args[0]
+		if op == "release" {
+			o.LeaseID = args[1]
+		}
 		var err error
 		if o.Limit, err = lf.Limit(); err != nil {
 			return err
+		}
+		if op == "release" && o.Limit.Algorithm != smartlimit.Concurrency {
+			return usagef("release takes a Concurrency limit, like --limit \"2/10m concurrency\"; got %s", o.Limit)
 		}
 		if err := smartlimit.CheckRequest(o.Key, o.Limit, o.Cost); err != nil {
 			return &usageError{err}
@@ -87,18 +120,26 @@ func newCheckCmd(o *checkOptions, op string) *command {
 			return err
 		}
 		defer t.Close()
+		if op == "release" {
+			return runRelease(ctx, t.Redis, t.Client, *o)
+		}
 		return runCheck(ctx, t.Client, *o)
 	}
 	return c
 }
 
-// checkReport is what check, peek and reset print in JSON.
+// checkReport is what check, peek, reset and release print in JSON.
 type checkReport struct {
 	Op       string `json:"op"`
 	Key      string `json:"key"`
 	Policy   string `json:"policy"`
 	Cost     int64  `json:"cost"`
 	RedisKey string `json:"redis_key"`
+	// LeaseID is the lease that an allowed check of a Concurrency limit
+	// took, or the one release gave back.
+	LeaseID string `json:"lease_id,omitempty"`
+	// Released reports whether release found the lease; release only.
+	Released *bool `json:"released,omitempty"`
 	*ResultJSON
 }
 
@@ -113,6 +154,16 @@ func runCheck(ctx context.Context, c *smartlimit.Client, o checkOptions) error {
 	var r smartlimit.Result
 	switch o.Op {
 	case "check":
+		if o.Limit.Algorithm == smartlimit.Concurrency && o.Cost == 1 {
+			// Acquire, not AllowN: AllowN's lease has an ID nobody knows,
+			// so nothing could release it before it expires.
+			var ls *smartlimit.Lease
+			ls, r, err = c.Acquire(ctx, o.Key, o.Limit)
+			if ls != nil {
+				rep.LeaseID = ls.ID
+			}
+			break
+		}
 		r, err = c.AllowN(ctx, o.Key, o.Limit, o.Cost)
 	case "peek":
 		rep.Cost = 1 // Peek answers for a request of cost 1
@@ -129,18 +180,65 @@ func runCheck(ctx context.Context, c *smartlimit.Client, o checkOptions) error {
 		jr := toJSONResult(r)
 		rep.ResultJSON = &jr
 	}
-	if o.JSON {
-		enc := json.NewEncoder(o.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		printCheck(o.Stdout, rep)
+	if err := printReport(o, rep); err != nil {
+		return err
 	}
 	if rep.ResultJSON != nil && !r.Allowed {
 		return exitCode(exitNo)
 	}
+	return nil
+}
+
+// runRelease gives back the lease o.LeaseID of o.Key under o.Limit, a
+// Concurrency limit. A lease that was not held is exitCode(exitNo).
+//
+// The Client releases only the *Lease that its Acquire returned, so this
+// sends the release itself, by the scripts' calling convention
+// (lua/README.md): mode 3 removes lease B from the key, and the reply
+// counts the leases it removed.
+func runRelease(ctx context.Context, rc rueidis.Client, c *smartlimit.Client, o checkOptions) error {
+	rk, err := c.Key(o.Key, o.Limit)
+	if err != nil {
+		return err
+	}
+	s, err := smartlimit.ScriptFor(smartlimit.Concurrency)
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"0", // now: Redis TIME
+		"3", // mode: release
+		strconv.Itoa(int(smartlimit.Concurrency)), itoa(o.Limit.Period.Microseconds()), itoa(o.Limit.Rate), o.LeaseID,
+		"1", // one item
+		"0", // cost
+	}
+	resp := rc.Do(ctx, rc.B().Evalsha().Sha1(s.SHA1).Numkeys(1).Key(rk).Arg(args...).Build())
+	if re, ok := rueidis.IsRedisErr(resp.Error()); ok && re.IsNoScript() {
+		resp = rc.Do(ctx, rc.B().Eval().Script(s.Source).Numkeys(1).Key(rk).Arg(args...).Build())
+	}
+	n, err := resp.AsIntSlice()
+	if err != nil {
+		return fmt.Errorf("releasing lease %s: %w", o.LeaseID, err)
+	}
+	released := len(n) == 1 && n[0] == 1
+	rep := checkReport{Op: o.Op, Key: o.Key, Policy: o.Limit.String(), RedisKey: rk, LeaseID: o.LeaseID, Released: &released}
+	if err := printReport(o, rep); err != nil {
+		return err
+	}
+	if !released {
+		return exitCode(exitNo)
+	}
+	return nil
+}
+
+// printReport prints rep as o says: JSON or a table.
+func printReport(o checkOptions, rep checkReport) error {
+	if o.JSON {
+		enc := json.NewEncoder(o.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printCheck(o.Stdout, rep)
 	return nil
 }
 
@@ -154,10 +252,16 @@ func printCheck(w io.Writer, rep checkReport) {
 		fmt.Fprintf(tw, "allowed\t%t\n", r.Allowed)
 		fmt.Fprintf(tw, "limit\t%d\n", r.Limit)
 		fmt.Fprintf(tw, "remaining\t%d\n", r.Remaining)
-		fmt.Fprintf(tw, "reset after\t%s\n", r.ResetAfter)
-		fmt.Fprintf(tw, "retry after\t%s\n", r.RetryAfter)
-		fmt.Fprintf(tw, "delay\t%s\n", r.Delay)
+		fmt.Fprintf(tw, "reset after\t%s\n", formatDuration(time.Duration(r.ResetAfter)))
+		fmt.Fprintf(tw, "retry after\t%s\n", formatDuration(time.Duration(r.RetryAfter)))
+		fmt.Fprintf(tw, "delay\t%s\n", formatDuration(time.Duration(r.Delay)))
 		fmt.Fprintf(tw, "tier\t%s\n", r.Tier)
+		if rep.LeaseID != "" {
+			fmt.Fprintf(tw, "lease\t%s\n", rep.LeaseID)
+		}
+	} else if rep.Released != nil {
+		fmt.Fprintf(tw, "lease\t%s\n", rep.LeaseID)
+		fmt.Fprintf(tw, "released\t%t\n", *rep.Released)
 	} else {
 		fmt.Fprintf(tw, "reset\tdone\n")
 	}

@@ -171,7 +171,7 @@ func TestBinaryRedis(t *testing.T) {
 	}
 	// One script call per batch of 10 on a standalone server, give or
 	// take the first calls of a cold script cache.
-	if c := b.Redis; c.Calls < 300 || c.Calls > 310 || c.USecPerCheck <= 0 || c.USecPerCall < c.USecPerCheck {
+	if c := b.Redis; c.Calls < 300 || c.Calls > 310 || c.NSPerCheck <= 0 || c.NSPerCall < c.NSPerCheck {
 		t.Fatalf("bench redis_cpu: %+v", *c)
 	}
 }
@@ -222,6 +222,18 @@ func testBinaryOn(t *testing.T, url string) {
 	runBin(t, env, "peek", "bob", "--limit", "2/m", "--algorithm", "fixed_window").want(t, exitNo, "peek of a spent key")
 	runBin(t, env, "reset", "bob", "--limit", "2/m fixed_window").want(t, exitOK, "reset")
 	runBin(t, env, "peek", "bob", "--limit", "2/m fixed_window").want(t, exitOK, "peek after reset")
+
+	// A concurrency check prints its lease; release gives it back, once.
+	conc := []string{"--limit", "1/10m concurrency", "--json"}
+	var lease checkReport
+	runBin(t, env, append([]string{"check", "job"}, conc...)...).want(t, exitOK, "concurrency check").decode(t, &lease)
+	if lease.LeaseID == "" {
+		t.Fatalf("concurrency check printed no lease: %+v", lease)
+	}
+	runBin(t, env, append([]string{"check", "job"}, conc...)...).want(t, exitNo, "concurrency check while held")
+	runBin(t, env, append([]string{"release", "job", lease.LeaseID}, conc...)...).want(t, exitOK, "release")
+	runBin(t, env, append([]string{"release", "job", lease.LeaseID}, conc...)...).want(t, exitNo, "release again")
+	runBin(t, env, append([]string{"check", "job"}, conc...)...).want(t, exitOK, "concurrency check after release")
 }
 
 // flushScripts sends SCRIPT FLUSH to every node of url.

@@ -50,9 +50,8 @@ func (f *limitFlags) Limit() (smartlimit.Limit, error) {
 	return l, nil
 }
 
-// formatDuration formats a Result duration for people and for JSON: Go's
-// Duration.String, which time.ParseDuration reads back exactly, or "never"
-// for smartlimit.Never.
+// formatDuration formats a Result duration for people: Go's
+// Duration.String, or "never" for smartlimit.Never.
 func formatDuration(d time.Duration) string {
 	if d == smartlimit.Never {
 		return "never"
@@ -60,15 +59,53 @@ func formatDuration(d time.Duration) string {
 	return d.String()
 }
 
+// usDuration is a duration as every JSON output of the command writes it:
+// a whole number of microseconds, in a field whose name ends in _us, or
+// the string "never" for smartlimit.Never. It rounds up, so that a
+// retry_after_us is never early; the engine's durations are whole
+// microseconds anyway.
+type usDuration time.Duration
+
+// MarshalJSON writes d in microseconds, or "never".
+func (d usDuration) MarshalJSON() ([]byte, error) {
+	if time.Duration(d) == smartlimit.Never {
+		return []byte(`"never"`), nil
+	}
+	return strconv.AppendInt(nil, ceilMicros(time.Duration(d)), 10), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (d *usDuration) UnmarshalJSON(b []byte) error {
+	if string(b) == `"never"` {
+		*d = usDuration(smartlimit.Never)
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("a duration in µs or \"never\": %w", err)
+	}
+	*d = usDuration(time.Duration(n) * time.Microsecond)
+	return nil
+}
+
+// ceilMicros rounds d up to whole microseconds.
+func ceilMicros(d time.Duration) int64 {
+	us := int64(d / time.Microsecond)
+	if d%time.Microsecond > 0 {
+		us++
+	}
+	return us
+}
+
 // ResultJSON is a smartlimit.Result as the commands print it in JSON.
 type ResultJSON struct {
-	Allowed    bool   `json:"allowed"`
-	Limit      int64  `json:"limit"`
-	Remaining  int64  `json:"remaining"`
-	ResetAfter string `json:"reset_after"`
-	RetryAfter string `json:"retry_after"`
-	Delay      string `json:"delay"`
-	Tier       string `json:"tier"`
+	Allowed    bool       `json:"allowed"`
+	Limit      int64      `json:"limit"`
+	Remaining  int64      `json:"remaining"`
+	ResetAfter usDuration `json:"reset_after_us"`
+	RetryAfter usDuration `json:"retry_after_us"` // "never" when the cost exceeds the capacity
+	Delay      usDuration `json:"delay_us"`
+	Tier       string     `json:"tier"`
 }
 
 func toJSONResult(r smartlimit.Result) ResultJSON {
@@ -76,9 +113,9 @@ func toJSONResult(r smartlimit.Result) ResultJSON {
 		Allowed:    r.Allowed,
 		Limit:      r.Limit,
 		Remaining:  r.Remaining,
-		ResetAfter: formatDuration(r.ResetAfter),
-		RetryAfter: formatDuration(r.RetryAfter),
-		Delay:      formatDuration(r.Delay),
+		ResetAfter: usDuration(r.ResetAfter),
+		RetryAfter: usDuration(r.RetryAfter),
+		Delay:      usDuration(r.Delay),
 		Tier:       r.Tier,
 	}
 }

@@ -1,8 +1,9 @@
 // Command smartlimit is the operator's tool for smartlimit: a rate-limited
 // demo server that needs nothing installed, a health check for every tier,
 // the embedded Lua scripts (list, show, load, verify), one-off checks from
-// the shell, a load generator, and the upkeep of the MongoDB tier's
-// collection (its TTL index, the deletion of expired documents).
+// the shell (and the release of the concurrency leases they take), a load
+// generator, and the upkeep of the MongoDB tier's collection (its TTL index,
+// the deletion of expired documents).
 //
 // Usage:
 //
@@ -151,8 +152,10 @@ func commands(stdout, stderr io.Writer) []*command {
 		newCheckCmd(&checkOptions{Stdout: stdout}, "check"),
 		newCheckCmd(&checkOptions{Stdout: stdout}, "peek"),
 		newCheckCmd(&checkOptions{Stdout: stdout}, "reset"),
+		newCheckCmd(&checkOptions{Stdout: stdout}, "release"),
 		newBenchCmd(&benchOptions{Stdout: stdout, Stderr: stderr}),
 		newMongoCmd(&mongoCmdOptions{Stdout: stdout}),
+		newVersionCmd(&versionOptions{Stdout: stdout}),
 	}
 }
 

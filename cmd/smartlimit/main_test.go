@@ -70,6 +70,8 @@ func TestParseErrors(t *testing.T) {
 		{"check", []string{"k", "--limit", "1/s", "--redis", "redis://x", "--embedded"}, nil, "exclude"},
 		{"check", []string{"k", "--limit", "1/s", "--prefix", "a{b"}, nil, "prefix"},
 		{"peek", []string{"k", "--limit", "1/s", "--cost", "2"}, nil, "not defined"},
+		{"release", []string{"k", "--limit", "1/m concurrency"}, nil, "want KEY and LEASE_ID"},
+		{"release", []string{"k", "id", "--limit", "1/m"}, nil, "takes a Concurrency limit"},
 		{"scripts", nil, nil, "missing action"},
 		{"scripts", []string{"dance"}, nil, "unknown action"},
 		{"scripts", []string{"show"}, nil, "needs one script NAME"},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -84,10 +85,10 @@ func TestRunCheckJSON(t *testing.T) {
 	for i, want := range []ResultJSON{
 		// Leaky bucket, burst 3 at 1/s: Delays 0, 1s, 2s, then a denial
 		// (smartlimit.LeakyBucket's documentation).
-		{Allowed: true, Limit: 3, Remaining: 2, Delay: "0s"},
-		{Allowed: true, Limit: 3, Remaining: 1, Delay: "1s"},
-		{Allowed: true, Limit: 3, Remaining: 0, Delay: "2s"},
-		{Allowed: false, Limit: 3, Remaining: 0, Delay: "0s"},
+		{Allowed: true, Limit: 3, Remaining: 2, Delay: 0},
+		{Allowed: true, Limit: 3, Remaining: 1, Delay: usDuration(time.Second)},
+		{Allowed: true, Limit: 3, Remaining: 0, Delay: usDuration(2 * time.Second)},
+		{Allowed: false, Limit: 3, Remaining: 0, Delay: 0},
 	} {
 		var out bytes.Buffer
 		err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "k", Limit: l, Cost: 1, JSON: true, Stdout: &out})
@@ -105,17 +106,25 @@ func TestRunCheckJSON(t *testing.T) {
 		if r.Allowed != want.Allowed || r.Limit != want.Limit || r.Remaining != want.Remaining || r.Delay != want.Delay || r.Tier != smartlimit.TierRedis {
 			t.Errorf("step %d: %+v, want %+v", i, r, want)
 		}
-		// Every duration is one that time.ParseDuration reads back.
-		for _, d := range []string{r.ResetAfter, r.RetryAfter, r.Delay} {
-			if _, err := time.ParseDuration(d); err != nil {
-				t.Errorf("step %d: duration %q: %v", i, d, err)
+		// Every duration is a whole number of µs in a field named *_us,
+		// as health --json writes them ("Hold at the edges", item 18).
+		var raw map[string]any
+		if err := json.Unmarshal(out.Bytes(), &raw); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"reset_after_us", "retry_after_us", "delay_us"} {
+			if v, ok := raw[f].(float64); !ok || v != float64(int64(v)) || v < 0 {
+				t.Errorf("step %d: %s = %#v, want a whole number of µs", i, f, raw[f])
 			}
+		}
+		if want := `"delay_us": 2000000,`; i == 2 && !strings.Contains(out.String(), want) {
+			t.Errorf("step 2: the output lacks %s:\n%s", want, out.String())
 		}
 	}
 	// A cost above the capacity can never pass: "never".
 	var out bytes.Buffer
 	err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "big", Limit: l, Cost: 4, JSON: true, Stdout: &out})
-	if exitStatus(err) != exitNo || !strings.Contains(out.String(), `"retry_after": "never"`) {
+	if exitStatus(err) != exitNo || !strings.Contains(out.String(), `"retry_after_us": "never"`) {
 		t.Fatalf("cost 4 > burst 3: exit %d, output %s", exitStatus(err), out.String())
 	}
 }
@@ -321,7 +330,10 @@ func TestRedisCPU(t *testing.T) {
 	after := map[string]cmdStat{"a/evalsha": parseCmdStat(parseInfo(info)["cmdstat_evalsha"]), "a/eval": {calls: 2, usec: 20},
 		"b/evalsha": {calls: 5, usec: 40}} // b restarted: counts from zero
 	got := redisCPU(before, after, 94)
-	want := RedisCPUJSON{Calls: 20 + 2 + 5, USec: 300 + 20 + 40, USecPerCall: 360.0 / 27, USecPerCheck: 360.0 / 94}
+	want := RedisCPUJSON{Calls: 20 + 2 + 5, US: 300 + 20 + 40,
+		NSPerCall:  13333, // 360 µs / 27 calls, rounded to ns
+		NSPerCheck: 3830,  // 360 µs / 94 checks
+	}
 	if *got != want {
 		t.Fatalf("redisCPU = %+v, want %+v", *got, want)
 	}
@@ -409,5 +421,62 @@ func TestParseInfo(t *testing.T) {
 	kv = parseInfo("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n\r\n# Clients\r\nconnected_clients:1\r\n")
 	if kv["redis_version"] != "7.0.15" || kv["redis_mode"] != "standalone" || kv["connected_clients"] != "1" || len(kv) != 3 {
 		t.Errorf("parseInfo = %v", kv)
+	}
+}
+
+// TestCheckConcurrencyLease checks that check of a Concurrency limit
+// prints the ID of the lease it took and that release gives that lease
+// back ("Hold at the edges", item 18: the lease used to have an ID nobody
+// saw, so its slot stayed taken until it expired).
+func TestCheckConcurrencyLease(t *testing.T) {
+	s := smartlimittest.New(t)
+	ctx := context.Background()
+	l := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 1, Period: 10 * time.Minute}
+	check := func() (checkReport, error) {
+		t.Helper()
+		var out bytes.Buffer
+		err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "job", Limit: l, Cost: 1, JSON: true, Stdout: &out})
+		var rep checkReport
+		if jerr := json.Unmarshal(out.Bytes(), &rep); jerr != nil {
+			t.Fatalf("check: %v in %q", jerr, out.String())
+		}
+		return rep, err
+	}
+	release := func(id string, json bool) (string, error) {
+		var out bytes.Buffer
+		err := runRelease(ctx, s.Redis, s.Client, checkOptions{Op: "release", Key: "job", LeaseID: id, Limit: l, JSON: json, Stdout: &out})
+		return out.String(), err
+	}
+
+	first, err := check()
+	if err != nil || first.LeaseID == "" {
+		t.Fatalf("first check: err %v, lease %q; want allowed with a lease ID", err, first.LeaseID)
+	}
+	if second, err := check(); exitStatus(err) != exitNo || second.LeaseID != "" {
+		t.Fatalf("second check of 1 in flight: exit %d, lease %q; want denied, no lease", exitStatus(err), second.LeaseID)
+	}
+	out, err := release(first.LeaseID, false)
+	if err != nil || !regexp.MustCompile(`\nlease +`+first.LeaseID+`\nreleased +true\n`).MatchString(out) {
+		t.Fatalf("release: %v, output:\n%s", err, out)
+	}
+	third, err := check()
+	if err != nil || third.LeaseID == "" || third.LeaseID == first.LeaseID {
+		t.Fatalf("check after release: err %v, lease %q (first %q); want allowed with a new lease", err, third.LeaseID, first.LeaseID)
+	}
+	// Releasing what is not held says so, with exit status 1.
+	out, err = release(first.LeaseID, true)
+	if exitStatus(err) != exitNo || !strings.Contains(out, `"released": false`) {
+		t.Fatalf("second release of one lease: exit %d, output:\n%s", exitStatus(err), out)
+	}
+	// The table of an allowed check shows the lease too.
+	if _, err := release(third.LeaseID, false); err != nil {
+		t.Fatal(err)
+	}
+	var tab bytes.Buffer
+	if err := runCheck(ctx, s.Client, checkOptions{Op: "check", Key: "job", Limit: l, Cost: 1, Stdout: &tab}); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`\nlease +[0-9a-f]{32}\n`).MatchString(tab.String()) {
+		t.Errorf("check table lacks the lease:\n%s", tab.String())
 	}
 }

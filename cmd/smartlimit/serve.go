@@ -88,7 +88,8 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	defer t.Close()
-	h, err := demoHandler(t, o)
+	ping := func(ctx context.Context) error { return t.Redis.Do(ctx, t.Redis.B().Ping().Build()).Error() }
+	h, err := demoHandler(t.Client, ping, o)
 	if err != nil {
 		return err
 	}
@@ -134,9 +135,10 @@ Stop with Ctrl-C.
 	return nil
 }
 
-// demoHandler returns the demo API: /hello limited, /healthz not.
-func demoHandler(t *target, o serveOptions) (http.Handler, error) {
-	mw, err := httplimit.New(t.Client, httplimit.Options{
+// demoHandler returns the demo API: /hello limited by lim, /healthz not.
+// ping reports whether the limiter's Redis answers.
+func demoHandler(lim httplimit.Limiter, ping func(context.Context) error, o serveOptions) (http.Handler, error) {
+	mw, err := httplimit.New(lim, httplimit.Options{
 		Limit: o.Limit,
 		Key:   httplimit.First(httplimit.APIKey, httplimit.RemoteIP),
 	})
@@ -144,17 +146,11 @@ func demoHandler(t *target, o serveOptions) (http.Handler, error) {
 		return nil, err
 	}
 	log := &requestLog{w: o.Stdout, quiet: o.Quiet}
+	// A leaky bucket's Delay is waited out by the middleware (Block mode)
+	// before it calls hello; waiting it here too served every shaped
+	// request after twice its Delay.
 	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, _ := httplimit.FromContext(r.Context())
-		if d.Result.Delay > 0 { // leaky bucket: the request waits its turn
-			tm := time.NewTimer(d.Result.Delay)
-			select {
-			case <-tm.C:
-			case <-r.Context().Done():
-				tm.Stop()
-				return
-			}
-		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"message":"hello","remaining":%d,"limit":%d}`+"\n", d.Result.Remaining, d.Result.Limit)
 	})
@@ -166,7 +162,7 @@ func demoHandler(t *target, o serveOptions) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := t.Redis.Do(ctx, t.Redis.B().Ping().Build()).Error(); err != nil {
+		if err := ping(ctx); err != nil {
 			http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

@@ -392,16 +392,41 @@ func (c *Client) Acquire(ctx context.Context, key string, l Limit) (*Lease, Resu
 }
 
 func (c *Client) release(ctx context.Context, ls *Lease) error {
-	p, err := check(ls.Key, ls.Limit, 0)
+	_, err := c.ReleaseLease(ctx, ls.Key, ls.Limit, ls.ID)
+	return err
+}
+
+// ReleaseLease gives back the lease id of key under l, a Concurrency limit,
+// and reports whether it was still held. Lease.Release is the usual way; this
+// is for a lease whose *Lease is not at hand, such as one whose ID another
+// process printed.
+func (c *Client) ReleaseLease(ctx context.Context, key string, l Limit, id string) (held bool, err error) {
+	p, err := check(key, l, 0)
 	if err != nil {
-		return err
+		return false, err
+	}
+	switch {
+	case l.Algorithm != Concurrency:
+		return false, &InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "ReleaseLease takes a Concurrency limit"}
+	case id == "":
+		return false, &InputError{Field: "lease", Value: id, Reason: "must not be empty"}
 	}
 	s := scripts[Concurrency]
-	keys := [1]string{c.redisKey(ls.Key, Concurrency, &p)}
+	keys := [1]string{c.redisKey(key, Concurrency, &p)}
 	var argv [8]string
-	args := oneItem(append(argv[:0], c.nowArg(), modeRelease), withLease(Concurrency, formatItem(Concurrency, &p), ls.ID), 0)
-	_, err = c.run(ctx, s, keys[:], args)
-	return err
+	args := oneItem(append(argv[:0], c.nowArg(), modeRelease), withLease(Concurrency, formatItem(Concurrency, &p), id), 0)
+	vals, err := c.run(ctx, s, keys[:], args)
+	if err != nil {
+		return false, err
+	}
+	if len(vals) != 1 {
+		return false, fmt.Errorf("%w: %s release returned %d values, want 1", ErrUnexpectedReply, s.Name, len(vals))
+	}
+	n, err := vals[0].AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("%w: %s release: %v", ErrUnexpectedReply, s.Name, err)
+	}
+	return n == 1, nil
 }
 
 // NewLeaseID returns a random lease ID: 16 bytes from crypto/rand, in hex.

@@ -39,7 +39,7 @@ var (
 // errors.Is) ErrInvalidLimit, ErrInvalidKey or ErrInvalidCost, depending on
 // Field.
 type InputError struct {
-	Field  string // "rate", "period", "burst", "algorithm", "limits", "key", "cost" or "prefix"
+	Field  string // "rate", "period", "burst", "algorithm", "limits", "key", "cost", "lease" or "prefix"
 	Value  string // the offending value, formatted
 	Reason string
 }

@@ -118,6 +118,27 @@ func ExampleClient_Acquire() {
 	// true
 }
 
+func ExampleClient_ReleaseLease() {
+	lim, stop := newExampleClient()
+	defer stop()
+	ctx := context.Background()
+
+	// A worker took a lease and logged its ID, then died; an operator gives
+	// the slot back by that ID rather than wait for the lease to expire.
+	limit := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 1, Period: time.Hour}
+	lease, _, err := lim.Acquire(ctx, "tenant-9", limit)
+	if err != nil {
+		panic(err)
+	}
+	held, err := lim.ReleaseLease(ctx, "tenant-9", limit, lease.ID)
+	fmt.Println(held, err)
+	held, err = lim.ReleaseLease(ctx, "tenant-9", limit, lease.ID)
+	fmt.Println(held, err)
+	// Output:
+	// true <nil>
+	// false <nil>
+}
+
 func ExampleParseLimit() {
 	for _, s := range []string{"10/s", "100/m fixed_window", "5000/1h burst=500", "3/250ms"} {
 		l, err := smartlimit.ParseLimit(s)

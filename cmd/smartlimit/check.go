@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/rueidis"
 	"github.com/smartlimit/smartlimit"
 )
 
@@ -121,7 +119,7 @@ func newCheckCmd(o *checkOptions, op string) *command {
 		}
 		defer t.Close()
 		if op == "release" {
-			return runRelease(ctx, t.Redis, t.Client, *o)
+			return runRelease(ctx, t.Client, *o)
 		}
 		return runCheck(ctx, t.Client, *o)
 	}
@@ -191,36 +189,15 @@ func runCheck(ctx context.Context, c *smartlimit.Client, o checkOptions) error {
 
 // runRelease gives back the lease o.LeaseID of o.Key under o.Limit, a
 // Concurrency limit. A lease that was not held is exitCode(exitNo).
-//
-// The Client releases only the *Lease that its Acquire returned, so this
-// sends the release itself, by the scripts' calling convention
-// (lua/README.md): mode 3 removes lease B from the key, and the reply
-// counts the leases it removed.
-func runRelease(ctx context.Context, rc rueidis.Client, c *smartlimit.Client, o checkOptions) error {
+func runRelease(ctx context.Context, c *smartlimit.Client, o checkOptions) error {
 	rk, err := c.Key(o.Key, o.Limit)
 	if err != nil {
 		return err
 	}
-	s, err := smartlimit.ScriptFor(smartlimit.Concurrency)
-	if err != nil {
-		return err
-	}
-	args := []string{
-		"0", // now: Redis TIME
-		"3", // mode: release
-		strconv.Itoa(int(smartlimit.Concurrency)), itoa(o.Limit.Period.Microseconds()), itoa(o.Limit.Rate), o.LeaseID,
-		"1", // one item
-		"0", // cost
-	}
-	resp := rc.Do(ctx, rc.B().Evalsha().Sha1(s.SHA1).Numkeys(1).Key(rk).Arg(args...).Build())
-	if re, ok := rueidis.IsRedisErr(resp.Error()); ok && re.IsNoScript() {
-		resp = rc.Do(ctx, rc.B().Eval().Script(s.Source).Numkeys(1).Key(rk).Arg(args...).Build())
-	}
-	n, err := resp.AsIntSlice()
+	released, err := c.ReleaseLease(ctx, o.Key, o.Limit, o.LeaseID)
 	if err != nil {
 		return fmt.Errorf("releasing lease %s: %w", o.LeaseID, err)
 	}
-	released := len(n) == 1 && n[0] == 1
 	rep := checkReport{Op: o.Op, Key: o.Key, Policy: o.Limit.String(), RedisKey: rk, LeaseID: o.LeaseID, Released: &released}
 	if err := printReport(o, rep); err != nil {
 		return err

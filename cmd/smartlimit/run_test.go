@@ -444,7 +444,7 @@ func TestCheckConcurrencyLease(t *testing.T) {
 	}
 	release := func(id string, json bool) (string, error) {
 		var out bytes.Buffer
-		err := runRelease(ctx, s.Redis, s.Client, checkOptions{Op: "release", Key: "job", LeaseID: id, Limit: l, JSON: json, Stdout: &out})
+		err := runRelease(ctx, s.Client, checkOptions{Op: "release", Key: "job", LeaseID: id, Limit: l, JSON: json, Stdout: &out})
 		return out.String(), err
 	}
 

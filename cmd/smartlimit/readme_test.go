@@ -127,6 +127,9 @@ var snippetGivens = map[string]string{
 	"mux":          "*http.ServeMux",
 	"loginHandler": "http.Handler",
 	"loginLimit":   "*httplimit.Middleware", // a second middleware, with a tighter limit
+	"proxies":      "[]netip.Prefix",        // the reverse proxies' networks
+	"keys":         "interface{ Issued(context.Context, string) bool }",
+	"keyIssued":    "func(context.Context, string) bool",
 }
 
 // snippet is one ```go block: its source and where it starts.

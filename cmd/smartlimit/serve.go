@@ -45,8 +45,8 @@ a real Redis, Sentinel or Cluster instead.
 
 Endpoints:
 
-	GET /hello     limited: each client (by X-API-Key or bearer token, else by
-	               IP address) gets --limit; the answer carries the IETF
+	GET /hello     limited: each client (by IP address) gets --limit; the
+	               answer carries the IETF
 	               RateLimit and RateLimit-Policy headers, the X-RateLimit-*
 	               ones, and a 429 with Retry-After once the limit is spent
 	GET /healthz   not limited: 200 when Redis answers, 503 when not
@@ -140,7 +140,9 @@ Stop with Ctrl-C.
 func demoHandler(lim httplimit.Limiter, ping func(context.Context) error, o serveOptions) (http.Handler, error) {
 	mw, err := httplimit.New(lim, httplimit.Options{
 		Limit: o.Limit,
-		Key:   httplimit.First(httplimit.APIKey, httplimit.RemoteIP),
+		// By address only: the demo has no registry of API keys, and keying
+		// by unchecked ones would let anyone mint quota with a random key.
+		Key: httplimit.RemoteIP,
 	})
 	if err != nil {
 		return nil, err

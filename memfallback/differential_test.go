@@ -384,3 +384,37 @@ func FuzzDifferential(f *testing.F) {
 		runDiff(t, "fuzz input", decodeOps(data, 100, false), backends)
 	})
 }
+
+// A sliding window's cumulative counts wrap at 2^52 (algo.LogModulus): a
+// limit of 2^50 a window reaches it in eight full halves. The tiers must
+// agree across the wrap, also for two entries at one instant on either side
+// of it, and for denials, whose RetryAfter a search over the counts finds.
+func TestDifferentialSlidingWindowWrap(t *testing.T) {
+	l := []smartlimit.Limit{{Algorithm: smartlimit.SlidingWindow, Rate: 1 << 50, Period: time.Hour}}
+	half := time.Hour / 2
+	var ops []diffOp
+	for range 7 {
+		ops = append(ops, diffOp{kind: opAllowN, advance: half, key: "w", limits: l, cost: 1 << 49})
+	}
+	ops = append(ops,
+		diffOp{kind: opAllowN, advance: half, key: "w", limits: l, cost: 1 << 48},
+		diffOp{kind: opAllowN, key: "w", limits: l, cost: 1 << 48}, // through 2^52, at the same instant
+		diffOp{kind: opAllowN, key: "w", limits: l, cost: 1},       // denied: the window is full
+		diffOp{kind: opPeek, advance: time.Minute, key: "w", limits: l},
+		diffOp{kind: opAllowN, advance: half - time.Minute, key: "w", limits: l, cost: 1 << 48},
+		diffOp{kind: opAllowN, key: "w", limits: l, cost: 1<<49 + 1}, // denied until both of the wrap's instant leave
+		diffOp{kind: opAllowN, advance: half, key: "w", limits: l, cost: 1 << 49},
+		diffOp{kind: opAllowN, advance: time.Hour, key: "w", limits: l, cost: 1 << 50},
+	)
+	backends := []*diffBackend{miniredisBackend(t), memBackend(t)}
+	if rc := realRedis(t); rc != nil {
+		backends = append(backends, realRedisBackend(t, rc, "wrap"))
+	}
+	runDiff(t, "wrap", ops, backends)
+	// And the last check saw a full window's worth admitted: the count is
+	// right after the wrap.
+	r, err := backends[0].lim.Peek(context.Background(), "w", l[0])
+	if err != nil || r.Remaining != 0 || r.Allowed {
+		t.Errorf("after the wrap: Peek = %+v, %v; want Remaining 0", r, err)
+	}
+}

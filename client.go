@@ -31,6 +31,9 @@ const DefaultPrefix = "sl"
 // version never reads an old version's state. Every key expires when its
 // state is back to full.
 //
+// Once a call's context has ended, the call returns the context's error,
+// never a Result: a request whose caller gave up is not let through.
+//
 // On a standalone Redis or behind Sentinel, concurrent checks share script
 // calls (see WithCoalescing), which under load costs Redis about half the
 // CPU per check; WithoutCoalescing turns that off.
@@ -299,11 +302,26 @@ func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id
 	if err != nil {
 		return Result{}, err
 	}
+	var r Result
 	if c.co != nil && mode == modeEach && id == "" {
-		return c.co.allow(ctx, Request{Key: key, Limit: l, Cost: n}, p)
+		r, err = c.co.allow(ctx, Request{Key: key, Limit: l, Cost: n}, p)
+	} else {
+		r, err = c.sendOne(ctx, key, l, &p, n, mode, id)
 	}
-	return c.sendOne(ctx, key, l, &p, n, mode, id)
+	if err == nil {
+		err = ended(ctx)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
 }
+
+// ended returns ctx's error if ctx ended, for a reply that came too late:
+// a caller whose context ended has given up, and must not be let through
+// on a Result it can no longer act on in time. The units may have been
+// counted, as with any timeout.
+func ended(ctx context.Context) error { return ctx.Err() }
 
 // sendOne runs one validated check in its algorithm's script.
 func (c *Client) sendOne(ctx context.Context, key string, l Limit, p *algo.Params, n int64, mode, id string) (Result, error) {
@@ -359,6 +377,9 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 	w.end()
 	s := scripts[numAlgorithms]
 	vals, err := c.run(ctx, s, keys, w.args)
+	if err == nil {
+		err = ended(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +394,8 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 
 // Acquire takes a lease for key under l, which must be a Concurrency limit.
 // When the Result is not Allowed the lease is nil. Release the lease when
-// the work is done; otherwise it expires after l.Period.
+// the work is done; otherwise it expires after l.Period (as does a lease
+// whose grant arrived after ctx ended: Acquire then returns ctx's error).
 func (c *Client) Acquire(ctx context.Context, key string, l Limit) (*Lease, Result, error) {
 	if l.Algorithm != Concurrency {
 		return nil, Result{}, &InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}

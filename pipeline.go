@@ -26,7 +26,8 @@ const maxBatchItems = 500
 //
 // Bad input in any request is an *InputError before any I/O. When single
 // calls fail (a node down, say), the other results are still returned, with
-// a *BatchError that holds each failed item's error.
+// a *BatchError that holds each failed item's error. When ctx ends before
+// the replies, AllowMany returns ctx's error and no results.
 func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error) {
 	params := make([]algo.Params, len(reqs))
 	for i, r := range reqs {
@@ -41,7 +42,11 @@ func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error
 			return nil, fmt.Errorf("smartlimit: request %d: %w", i, err)
 		}
 	}
-	return c.sendMany(ctx, reqs, params)
+	rs, err := c.sendMany(ctx, reqs, params)
+	if err := ended(ctx); err != nil {
+		return nil, err
+	}
+	return rs, err
 }
 
 // sendMany runs validated requests, with their limits' params, as AllowMany

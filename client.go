@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -31,8 +32,9 @@ const DefaultPrefix = "sl"
 // version never reads an old version's state. Every key expires when its
 // state is back to full.
 //
-// Once a call's context has ended, the call returns the context's error,
-// never a Result: a request whose caller gave up is not let through.
+// Every call returns by the end of its context, even while Redis stalls,
+// and once the context has ended it returns the context's error, never a
+// Result: a request whose caller gave up is not let through.
 //
 // On a standalone Redis or behind Sentinel, concurrent checks share script
 // calls (see WithCoalescing), which under load costs Redis about half the
@@ -44,6 +46,13 @@ type Client struct {
 	cluster bool
 	co      *coalescer // nil: every check is a script call of its own
 	coSet   bool       // WithCoalescing or WithoutCoalescing was given
+
+	// stalled marks the slot groups (see stallGroup) where a call's context
+	// ended before Redis answered: their calls take the detached path.
+	stalled [stallGroups]atomic.Bool
+	// detached holds a token for every command the detached path has sent
+	// and Redis has not answered yet.
+	detached chan struct{}
 }
 
 // Option configures a Client.
@@ -90,7 +99,8 @@ func New(c rueidis.Client, opts ...Option) (*Client, error) {
 	if c == nil {
 		return nil, fmt.Errorf("smartlimit: New: nil rueidis.Client")
 	}
-	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster}
+	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster,
+		detached: make(chan struct{}, maxDetached)}
 	for _, o := range opts {
 		if err := o(cl); err != nil {
 			return nil, err
@@ -227,13 +237,150 @@ func (c *Client) evalCmd(s *Script, sha bool, keys, args []string) rueidis.Compl
 // NOSCRIPT, which means the script did not run. Any other failure, a
 // timeout above all, may have counted and is returned, never re-sent.
 func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rueidis.RedisMessage, error) {
-	resp := c.rc.Do(ctx, c.evalCmd(s, true, keys, args))
+	resp := c.do(ctx, c.evalCmd(s, true, keys, args))
 	if err := resp.Error(); err != nil {
 		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
-			resp = c.rc.Do(ctx, c.evalCmd(s, false, keys, args))
+			resp = c.do(ctx, c.evalCmd(s, false, keys, args))
 		}
 	}
 	return replyArray(s, resp)
+}
+
+// A rueidis connection holds its commands in a ring of fixed size (1024 by
+// default, ClientOption.RingScaleEachConn), and a command whose caller's
+// context ended stays in its slot until Redis answers it. When Redis
+// stalls (CLIENT PAUSE, a long script, a network partition), every check
+// that times out leaves its command behind; once the ring is full, the
+// next Do waits for a free slot in ring.PutOne, which takes no context, so
+// callers block until Redis answers again, far past their deadlines.
+//
+// Client therefore sends commands in one of two ways. The direct path is
+// rc.Do with the caller's context, at no extra cost. Once a call's context
+// ends before its reply, its slot group is marked stalled, and calls there
+// take the detached path: a goroutine sends the command with a context
+// that neither ends nor has a deadline, holding one of maxDetached tokens
+// until Redis answers, while the caller waits for the reply, a token, or
+// its context, whichever comes first. Redis' answer to a detached command
+// clears the mark. The tokens count exactly the detached commands in
+// rueidis' rings, so a stall fills at most maxDetached slots beyond the
+// commands that direct calls left when it began, and the slow path costs a
+// goroutine per call only while Redis does not answer.
+
+// maxDetached bounds the detached commands awaiting Redis, well below the
+// default ring of 1024 slots per connection: the direct calls in flight
+// when a stall begins leave their commands in the ring too.
+const maxDetached = 256
+
+// stallGroups is how many groups of hash slots a Client marks stalled on
+// its own. A Cluster node serves ranges of slots, so a group of 256
+// neighbouring slots mostly lies on one node, and a stalled node sends
+// only its own checks down the detached path. A standalone server is one
+// group.
+const stallGroups = 64
+
+// stallGroup returns the group of cmd's hash slot (0 without one).
+func (c *Client) stallGroup(cmd rueidis.Completed) *atomic.Bool {
+	return &c.stalled[cmd.Slot()>>8%stallGroups]
+}
+
+// do is rc.Do that returns by ctx's end even when Redis stalls; see above.
+func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if err := ctx.Err(); err != nil {
+		return rueidis.NewErrorResult(err) // rueidis would not send it either
+	}
+	g := c.stallGroup(cmd)
+	if g.Load() {
+		return c.doDetached(ctx, g, cmd)
+	}
+	resp := c.rc.Do(ctx, cmd)
+	if resp.NonRedisError() != nil && ctx.Err() != nil {
+		g.Store(true) // the command may wait in its slot for Redis
+	}
+	return resp
+}
+
+// doDetached sends cmd from a goroutine of its own; see above.
+func (c *Client) doDetached(ctx context.Context, g *atomic.Bool, cmd rueidis.Completed) rueidis.RedisResult {
+	select {
+	case c.detached <- struct{}{}:
+	case <-ctx.Done():
+		return rueidis.NewErrorResult(ctx.Err())
+	}
+	reply := make(chan rueidis.RedisResult, 1)
+	go func() {
+		// Without a deadline rueidis waits for the reply, or for the
+		// connection to fail (ClientOption.ConnWriteTimeout), so the
+		// token is held exactly as long as the command's slot.
+		resp := c.rc.Do(context.WithoutCancel(ctx), cmd)
+		if resp.NonRedisError() == nil {
+			g.Store(false) // Redis answers again
+		}
+		<-c.detached
+		reply <- resp
+	}()
+	select {
+	case resp := <-reply:
+		return resp
+	case <-ctx.Done():
+		return rueidis.NewErrorResult(ctx.Err())
+	}
+}
+
+// doMulti is rc.DoMulti as do is rc.Do: the detached path when any
+// command's slot group is stalled.
+func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
+	if err := ctx.Err(); err != nil {
+		return errorResults(len(cmds), err)
+	}
+	for _, cmd := range cmds {
+		if c.stallGroup(cmd).Load() {
+			return c.doMultiDetached(ctx, cmds)
+		}
+	}
+	resps := c.rc.DoMulti(ctx, cmds...)
+	if ctx.Err() != nil {
+		for i, resp := range resps {
+			if resp.NonRedisError() != nil {
+				c.stallGroup(cmds[i]).Store(true)
+			}
+		}
+	}
+	return resps
+}
+
+func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
+	// One token for the call: rueidis queues a DoMulti as one ring slot
+	// per node (ring.PutMulti).
+	select {
+	case c.detached <- struct{}{}:
+	case <-ctx.Done():
+		return errorResults(len(cmds), ctx.Err())
+	}
+	reply := make(chan []rueidis.RedisResult, 1)
+	go func() {
+		resps := c.rc.DoMulti(context.WithoutCancel(ctx), cmds...)
+		for i, resp := range resps {
+			if resp.NonRedisError() == nil {
+				c.stallGroup(cmds[i]).Store(false)
+			}
+		}
+		<-c.detached
+		reply <- resps
+	}()
+	select {
+	case resps := <-reply:
+		return resps
+	case <-ctx.Done():
+		return errorResults(len(cmds), ctx.Err())
+	}
+}
+
+func errorResults(n int, err error) []rueidis.RedisResult {
+	resps := make([]rueidis.RedisResult, n)
+	for i := range resps {
+		resps[i] = rueidis.NewErrorResult(err)
+	}
+	return resps
 }
 
 func replyArray(s *Script, resp rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
@@ -434,7 +581,7 @@ func (c *Client) Reset(ctx context.Context, key string, l Limit) error {
 	if err != nil {
 		return err
 	}
-	if err := c.rc.Do(ctx, c.rc.B().Del().Key(c.redisKey(key, l.Algorithm, &p)).Build()).Error(); err != nil {
+	if err := c.do(ctx, c.rc.B().Del().Key(c.redisKey(key, l.Algorithm, &p)).Build()).Error(); err != nil {
 		return fmt.Errorf("smartlimit: reset: %w", err)
 	}
 	return nil

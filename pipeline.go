@@ -61,7 +61,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	for i, bc := range calls {
 		cmds[i] = c.evalCmd(bc.script(), true, bc.keys, bc.args.args)
 	}
-	resps := c.rc.DoMulti(ctx, cmds...)
+	resps := c.doMulti(ctx, cmds)
 
 	// NOSCRIPT means the script did not run: send those calls again with
 	// EVAL, which also caches the script on that node.
@@ -72,11 +72,12 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 		}
 	}
 	if len(retry) > 0 {
-		cmds = cmds[:0]
+		// A new slice: a detached DoMulti may still read cmds.
+		evals := make(rueidis.Commands, 0, len(retry))
 		for _, i := range retry {
-			cmds = append(cmds, c.evalCmd(calls[i].script(), false, calls[i].keys, calls[i].args.args))
+			evals = append(evals, c.evalCmd(calls[i].script(), false, calls[i].keys, calls[i].args.args))
 		}
-		for j, resp := range c.rc.DoMulti(ctx, cmds...) {
+		for j, resp := range c.doMulti(ctx, evals) {
 			resps[retry[j]] = resp
 		}
 	}

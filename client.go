@@ -47,12 +47,7 @@ type Client struct {
 	co      *coalescer // nil: every check is a script call of its own
 	coSet   bool       // WithCoalescing or WithoutCoalescing was given
 
-	// stalled marks the slot groups (see stallGroup) where a call's context
-	// ended before Redis answered: their calls take the detached path.
-	stalled [stallGroups]atomic.Bool
-	// detached holds a token for every command the detached path has sent
-	// and Redis has not answered yet.
-	detached chan struct{}
+	stalls stalls // where and how calls take the detached path (see do)
 }
 
 // Option configures a Client.
@@ -99,8 +94,8 @@ func New(c rueidis.Client, opts ...Option) (*Client, error) {
 	if c == nil {
 		return nil, fmt.Errorf("smartlimit: New: nil rueidis.Client")
 	}
-	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster,
-		detached: make(chan struct{}, maxDetached)}
+	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster}
+	cl.stalls.init(cl.cluster)
 	for _, o := range opts {
 		if err := o(cl); err != nil {
 			return nil, err
@@ -256,31 +251,61 @@ func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rue
 //
 // Client therefore sends commands in one of two ways. The direct path is
 // rc.Do with the caller's context, at no extra cost. Once a call's context
-// ends before its reply, its slot group is marked stalled, and calls there
-// take the detached path: a goroutine sends the command with a context
-// that neither ends nor has a deadline, holding one of maxDetached tokens
-// until Redis answers, while the caller waits for the reply, a token, or
-// its context, whichever comes first. Redis' answer to a detached command
-// clears the mark. The tokens count exactly the detached commands in
-// rueidis' rings, so a stall fills at most maxDetached slots beyond the
-// commands that direct calls left when it began, and the slow path costs a
-// goroutine per call only while Redis does not answer.
+// ends before its reply, its range of hash slots (see slotRanges) is marked
+// stalled, and calls there take the detached path: a goroutine sends the
+// command with a context that neither ends nor has a deadline, holding one
+// of the range's tokens until Redis answers, while the caller waits for
+// the reply, a token, or its context, whichever comes first. Redis' answer
+// to a detached command clears the mark. The tokens count exactly the
+// detached commands in rueidis' rings, so a stall fills at most
+// maxDetached slots of a ring beyond the commands that direct calls left
+// as it began, and the slow path costs a goroutine per call only while
+// Redis does not answer.
 
 // maxDetached bounds the detached commands awaiting Redis, well below the
 // default ring of 1024 slots per connection: the direct calls in flight
 // when a stall begins leave their commands in the ring too.
 const maxDetached = 256
 
-// stallGroups is how many groups of hash slots a Client marks stalled on
-// its own. A Cluster node serves ranges of slots, so a group of 256
-// neighbouring slots mostly lies on one node, and a stalled node sends
-// only its own checks down the detached path. A standalone server is one
-// group.
-const stallGroups = 64
+// slotRanges is how many ranges of 256 hash slots a Cluster Client marks
+// stalled apart, each with its share of the tokens. A node serves ranges
+// of slots, so a stalled node sends its own ranges down the detached path
+// and uses up their tokens only, not those of the healthy nodes; just the
+// few ranges that straddle two nodes share a stall. A range is coarse on
+// purpose: each range costs a direct call's command in the ring before it
+// is marked. A standalone server is one range.
+const slotRanges = 64
 
-// stallGroup returns the group of cmd's hash slot (0 without one).
-func (c *Client) stallGroup(cmd rueidis.Completed) *atomic.Bool {
-	return &c.stalled[cmd.Slot()>>8%stallGroups]
+// stalls holds the stall marks and tokens of a Client's detached path.
+type stalls struct {
+	marks  atomic.Uint64   // a bit per range
+	tokens []chan struct{} // per range; one on a standalone server
+}
+
+func (st *stalls) init(cluster bool) {
+	st.tokens = make([]chan struct{}, 1)
+	if cluster {
+		st.tokens = make([]chan struct{}, slotRanges)
+	}
+	for i := range st.tokens {
+		st.tokens[i] = make(chan struct{}, maxDetached/len(st.tokens))
+	}
+}
+
+// slotRange returns the range of a command's slot: its key's hash slot on
+// a Cluster, a flag outside 0-16383 on a standalone server, which the mask
+// makes range 0.
+func slotRange(slot uint16) uint { return uint(slot&16383) >> 8 }
+
+func (st *stalls) stalled(slot uint16) bool {
+	return st.marks.Load()&(1<<slotRange(slot)) != 0
+}
+
+func (st *stalls) mark(slot uint16)  { st.marks.Or(1 << slotRange(slot)) }
+func (st *stalls) clear(slot uint16) { st.marks.And(^(1 << slotRange(slot))) }
+
+func (st *stalls) pool(slot uint16) chan struct{} {
+	return st.tokens[slotRange(slot)%uint(len(st.tokens))]
 }
 
 // do is rc.Do that returns by ctx's end even when Redis stalls; see above.
@@ -288,21 +313,21 @@ func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisRes
 	if err := ctx.Err(); err != nil {
 		return rueidis.NewErrorResult(err) // rueidis would not send it either
 	}
-	g := c.stallGroup(cmd)
-	if g.Load() {
-		return c.doDetached(ctx, g, cmd)
+	if c.stalls.stalled(cmd.Slot()) {
+		return c.doDetached(ctx, cmd)
 	}
 	resp := c.rc.Do(ctx, cmd)
 	if resp.NonRedisError() != nil && ctx.Err() != nil {
-		g.Store(true) // the command may wait in its slot for Redis
+		c.stalls.mark(cmd.Slot()) // the command may wait in its slot for Redis
 	}
 	return resp
 }
 
 // doDetached sends cmd from a goroutine of its own; see above.
-func (c *Client) doDetached(ctx context.Context, g *atomic.Bool, cmd rueidis.Completed) rueidis.RedisResult {
+func (c *Client) doDetached(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	tokens := c.stalls.pool(cmd.Slot())
 	select {
-	case c.detached <- struct{}{}:
+	case tokens <- struct{}{}:
 	case <-ctx.Done():
 		return rueidis.NewErrorResult(ctx.Err())
 	}
@@ -310,12 +335,12 @@ func (c *Client) doDetached(ctx context.Context, g *atomic.Bool, cmd rueidis.Com
 	go func() {
 		// Without a deadline rueidis waits for the reply, or for the
 		// connection to fail (ClientOption.ConnWriteTimeout), so the
-		// token is held exactly as long as the command's slot.
+		// token is held exactly as long as the command's ring slot.
 		resp := c.rc.Do(context.WithoutCancel(ctx), cmd)
 		if resp.NonRedisError() == nil {
-			g.Store(false) // Redis answers again
+			c.stalls.clear(cmd.Slot()) // Redis answers again
 		}
-		<-c.detached
+		<-tokens
 		reply <- resp
 	}()
 	select {
@@ -327,32 +352,34 @@ func (c *Client) doDetached(ctx context.Context, g *atomic.Bool, cmd rueidis.Com
 }
 
 // doMulti is rc.DoMulti as do is rc.Do: the detached path when any
-// command's slot group is stalled.
+// command's slot is stalled.
 func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
 	if err := ctx.Err(); err != nil {
 		return errorResults(len(cmds), err)
 	}
 	for _, cmd := range cmds {
-		if c.stallGroup(cmd).Load() {
-			return c.doMultiDetached(ctx, cmds)
+		if c.stalls.stalled(cmd.Slot()) {
+			return c.doMultiDetached(ctx, cmds, cmd.Slot())
 		}
 	}
 	resps := c.rc.DoMulti(ctx, cmds...)
 	if ctx.Err() != nil {
 		for i, resp := range resps {
 			if resp.NonRedisError() != nil {
-				c.stallGroup(cmds[i]).Store(true)
+				c.stalls.mark(cmds[i].Slot())
 			}
 		}
 	}
 	return resps
 }
 
-func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
+// doMultiDetached is doDetached for cmds, one of which is in a stalled slot.
+func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands, slot uint16) []rueidis.RedisResult {
 	// One token for the call: rueidis queues a DoMulti as one ring slot
 	// per node (ring.PutMulti).
+	tokens := c.stalls.pool(slot)
 	select {
-	case c.detached <- struct{}{}:
+	case tokens <- struct{}{}:
 	case <-ctx.Done():
 		return errorResults(len(cmds), ctx.Err())
 	}
@@ -361,10 +388,10 @@ func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands) []r
 		resps := c.rc.DoMulti(context.WithoutCancel(ctx), cmds...)
 		for i, resp := range resps {
 			if resp.NonRedisError() == nil {
-				c.stallGroup(cmds[i]).Store(false)
+				c.stalls.clear(cmds[i].Slot())
 			}
 		}
-		<-c.detached
+		<-tokens
 		reply <- resps
 	}()
 	select {

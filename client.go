@@ -318,7 +318,7 @@ func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisRes
 	}
 	resp := c.rc.Do(ctx, cmd)
 	if resp.NonRedisError() != nil && ctx.Err() != nil {
-		c.stalls.mark(cmd.Slot()) // the command may wait in its slot for Redis
+		c.stalls.mark(cmd.Slot()) // the command may wait in its ring slot for Redis
 	}
 	return resp
 }

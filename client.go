@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -31,6 +32,10 @@ const DefaultPrefix = "sl"
 // fresh state, and a new script version never reads an old version's
 // state. Every key expires when its state is back to full.
 //
+// Every call returns by the end of its context, even while Redis stalls,
+// and once the context has ended it returns the context's error, never a
+// Result: a request whose caller gave up is not let through.
+//
 // On a standalone Redis or behind Sentinel, concurrent checks share script
 // calls (see WithCoalescing), which under load costs Redis about half the
 // CPU per check; WithoutCoalescing turns that off.
@@ -41,6 +46,8 @@ type Client struct {
 	cluster bool
 	co      *coalescer // nil: every check is a script call of its own
 	coSet   bool       // WithCoalescing or WithoutCoalescing was given
+
+	stalls stalls // where and how calls take the detached path (see do)
 }
 
 // Option configures a Client.
@@ -91,6 +98,7 @@ func New(c rueidis.Client, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("smartlimit: New: nil rueidis.Client")
 	}
 	cl := &Client{rc: c, prefix: DefaultPrefix, cluster: c.Mode() == rueidis.ClientModeCluster}
+	cl.stalls.init(cl.cluster)
 	for _, o := range opts {
 		if err := o(cl); err != nil {
 			return nil, err
@@ -229,13 +237,182 @@ func (c *Client) evalCmd(s *Script, sha bool, keys, args []string) rueidis.Compl
 // NOSCRIPT, which means the script did not run. Any other failure, a
 // timeout above all, may have counted and is returned, never re-sent.
 func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rueidis.RedisMessage, error) {
-	resp := c.rc.Do(ctx, c.evalCmd(s, true, keys, args))
+	resp := c.do(ctx, c.evalCmd(s, true, keys, args))
 	if err := resp.Error(); err != nil {
 		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
-			resp = c.rc.Do(ctx, c.evalCmd(s, false, keys, args))
+			resp = c.do(ctx, c.evalCmd(s, false, keys, args))
 		}
 	}
 	return replyArray(s, resp)
+}
+
+// A rueidis connection holds its commands in a ring of fixed size (1024 by
+// default, ClientOption.RingScaleEachConn), and a command whose caller's
+// context ended stays in its slot until Redis answers it. When Redis
+// stalls (CLIENT PAUSE, a long script, a network partition), every check
+// that times out leaves its command behind; once the ring is full, the
+// next Do waits for a free slot in ring.PutOne, which takes no context, so
+// callers block until Redis answers again, far past their deadlines.
+//
+// Client therefore sends commands in one of two ways. The direct path is
+// rc.Do with the caller's context, at no extra cost. Once a call's context
+// ends before its reply, its range of hash slots (see slotRanges) is marked
+// stalled, and calls there take the detached path: a goroutine sends the
+// command with a context that neither ends nor has a deadline, holding one
+// of the range's tokens until Redis answers, while the caller waits for
+// the reply, a token, or its context, whichever comes first. Redis' answer
+// to a detached command clears the mark. The tokens count exactly the
+// detached commands in rueidis' rings, so a stall fills at most
+// maxDetached slots of a ring beyond the commands that direct calls left
+// as it began, and the slow path costs a goroutine per call only while
+// Redis does not answer.
+
+// maxDetached bounds the detached commands awaiting Redis, well below the
+// default ring of 1024 slots per connection: the direct calls in flight
+// when a stall begins leave their commands in the ring too.
+const maxDetached = 256
+
+// slotRanges is how many ranges of 256 hash slots a Cluster Client marks
+// stalled apart, each with its share of the tokens. A node serves ranges
+// of slots, so a stalled node sends its own ranges down the detached path
+// and uses up their tokens only, not those of the healthy nodes; just the
+// few ranges that straddle two nodes share a stall. A range is coarse on
+// purpose: each range costs a direct call's command in the ring before it
+// is marked. A standalone server is one range.
+const slotRanges = 64
+
+// stalls holds the stall marks and tokens of a Client's detached path.
+type stalls struct {
+	marks  atomic.Uint64   // a bit per range
+	tokens []chan struct{} // per range; one on a standalone server
+}
+
+func (st *stalls) init(cluster bool) {
+	st.tokens = make([]chan struct{}, 1)
+	if cluster {
+		st.tokens = make([]chan struct{}, slotRanges)
+	}
+	for i := range st.tokens {
+		st.tokens[i] = make(chan struct{}, maxDetached/len(st.tokens))
+	}
+}
+
+// slotRange returns the range of a command's slot: its key's hash slot on
+// a Cluster, a flag outside 0-16383 on a standalone server, which the mask
+// makes range 0.
+func slotRange(slot uint16) uint { return uint(slot&16383) >> 8 }
+
+func (st *stalls) stalled(slot uint16) bool {
+	return st.marks.Load()&(1<<slotRange(slot)) != 0
+}
+
+func (st *stalls) mark(slot uint16)  { st.marks.Or(1 << slotRange(slot)) }
+func (st *stalls) clear(slot uint16) { st.marks.And(^(1 << slotRange(slot))) }
+
+func (st *stalls) pool(slot uint16) chan struct{} {
+	return st.tokens[slotRange(slot)%uint(len(st.tokens))]
+}
+
+// do is rc.Do that returns by ctx's end even when Redis stalls; see above.
+func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	if err := ctx.Err(); err != nil {
+		return rueidis.NewErrorResult(err) // rueidis would not send it either
+	}
+	if c.stalls.stalled(cmd.Slot()) {
+		return c.doDetached(ctx, cmd)
+	}
+	resp := c.rc.Do(ctx, cmd)
+	if resp.NonRedisError() != nil && ctx.Err() != nil {
+		c.stalls.mark(cmd.Slot()) // the command may wait in its ring slot for Redis
+	}
+	return resp
+}
+
+// doDetached sends cmd from a goroutine of its own; see above.
+func (c *Client) doDetached(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	tokens := c.stalls.pool(cmd.Slot())
+	select {
+	case tokens <- struct{}{}:
+	case <-ctx.Done():
+		return rueidis.NewErrorResult(ctx.Err())
+	}
+	reply := make(chan rueidis.RedisResult, 1)
+	go func() {
+		// Without a deadline rueidis waits for the reply, or for the
+		// connection to fail (ClientOption.ConnWriteTimeout), so the
+		// token is held exactly as long as the command's ring slot.
+		resp := c.rc.Do(context.WithoutCancel(ctx), cmd)
+		if resp.NonRedisError() == nil {
+			c.stalls.clear(cmd.Slot()) // Redis answers again
+		}
+		<-tokens
+		reply <- resp
+	}()
+	select {
+	case resp := <-reply:
+		return resp
+	case <-ctx.Done():
+		return rueidis.NewErrorResult(ctx.Err())
+	}
+}
+
+// doMulti is rc.DoMulti as do is rc.Do: the detached path when any
+// command's slot is stalled.
+func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
+	if err := ctx.Err(); err != nil {
+		return errorResults(len(cmds), err)
+	}
+	for _, cmd := range cmds {
+		if c.stalls.stalled(cmd.Slot()) {
+			return c.doMultiDetached(ctx, cmds, cmd.Slot())
+		}
+	}
+	resps := c.rc.DoMulti(ctx, cmds...)
+	if ctx.Err() != nil {
+		for i, resp := range resps {
+			if resp.NonRedisError() != nil {
+				c.stalls.mark(cmds[i].Slot())
+			}
+		}
+	}
+	return resps
+}
+
+// doMultiDetached is doDetached for cmds, one of which is in a stalled slot.
+func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands, slot uint16) []rueidis.RedisResult {
+	// One token for the call: rueidis queues a DoMulti as one ring slot
+	// per node (ring.PutMulti).
+	tokens := c.stalls.pool(slot)
+	select {
+	case tokens <- struct{}{}:
+	case <-ctx.Done():
+		return errorResults(len(cmds), ctx.Err())
+	}
+	reply := make(chan []rueidis.RedisResult, 1)
+	go func() {
+		resps := c.rc.DoMulti(context.WithoutCancel(ctx), cmds...)
+		for i, resp := range resps {
+			if resp.NonRedisError() == nil {
+				c.stalls.clear(cmds[i].Slot())
+			}
+		}
+		<-tokens
+		reply <- resps
+	}()
+	select {
+	case resps := <-reply:
+		return resps
+	case <-ctx.Done():
+		return errorResults(len(cmds), ctx.Err())
+	}
+}
+
+func errorResults(n int, err error) []rueidis.RedisResult {
+	resps := make([]rueidis.RedisResult, n)
+	for i := range resps {
+		resps[i] = rueidis.NewErrorResult(err)
+	}
+	return resps
 }
 
 func replyArray(s *Script, resp rueidis.RedisResult) ([]rueidis.RedisMessage, error) {
@@ -304,11 +481,26 @@ func (c *Client) one(ctx context.Context, key string, l Limit, n int64, mode, id
 	if err != nil {
 		return Result{}, err
 	}
+	var r Result
 	if c.co != nil && mode == modeEach && id == "" {
-		return c.co.allow(ctx, Request{Key: key, Limit: l, Cost: n}, p)
+		r, err = c.co.allow(ctx, Request{Key: key, Limit: l, Cost: n}, p)
+	} else {
+		r, err = c.sendOne(ctx, key, l, &p, n, mode, id)
 	}
-	return c.sendOne(ctx, key, l, &p, n, mode, id)
+	if err == nil {
+		err = ended(ctx)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return r, nil
 }
+
+// ended returns ctx's error if ctx ended, for a reply that came too late:
+// a caller whose context ended has given up, and must not be let through
+// on a Result it can no longer act on in time. The units may have been
+// counted, as with any timeout.
+func ended(ctx context.Context) error { return ctx.Err() }
 
 // sendOne runs one validated check in its algorithm's script.
 func (c *Client) sendOne(ctx context.Context, key string, l Limit, p *algo.Params, n int64, mode, id string) (Result, error) {
@@ -364,6 +556,9 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 	w.end()
 	s := scripts[numAlgorithms]
 	vals, err := c.run(ctx, s, keys, w.args)
+	if err == nil {
+		err = ended(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +573,8 @@ func (c *Client) AllowAllResults(ctx context.Context, key string, n int64, limit
 
 // Acquire takes a lease for key under l, which must be a Concurrency limit.
 // When the Result is not Allowed the lease is nil. Release the lease when
-// the work is done; otherwise it expires after l.Period.
+// the work is done; otherwise it expires after l.Period (as does a lease
+// whose grant arrived after ctx ended: Acquire then returns ctx's error).
 func (c *Client) Acquire(ctx context.Context, key string, l Limit) (*Lease, Result, error) {
 	if l.Algorithm != Concurrency {
 		return nil, Result{}, &InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}
@@ -442,7 +638,7 @@ func (c *Client) Reset(ctx context.Context, key string, l Limit) error {
 	if err != nil {
 		return err
 	}
-	if err := c.rc.Do(ctx, c.rc.B().Del().Key(c.redisKey(key, l.Algorithm, &p)).Build()).Error(); err != nil {
+	if err := c.do(ctx, c.rc.B().Del().Key(c.redisKey(key, l.Algorithm, &p)).Build()).Error(); err != nil {
 		return fmt.Errorf("smartlimit: reset: %w", err)
 	}
 	return nil

@@ -26,8 +26,9 @@ import (
 //
 // Results are the same as without coalescing: each check is decided on its
 // own, in arrival order. A check whose context ends while it waits returns
-// the context's error; if it was already taken into a batch, it may have
-// counted, as with any timeout. maxBatch ≤ 0 means 100.
+// the context's error, even once its batch has answered; if it was already
+// taken into a batch, it may have counted, as with any timeout. maxBatch ≤ 0
+// means 100.
 func WithCoalescing(maxBatch int) Option {
 	return func(c *Client) error {
 		c.co, c.coSet = newCoalescer(c, maxBatch), true

@@ -26,7 +26,8 @@ const maxBatchItems = 500
 //
 // Bad input in any request is an *InputError before any I/O. When single
 // calls fail (a node down, say), the other results are still returned, with
-// a *BatchError that holds each failed item's error.
+// a *BatchError that holds each failed item's error. When ctx ends before
+// the replies, AllowMany returns ctx's error and no results.
 func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error) {
 	params := make([]algo.Params, len(reqs))
 	for i, r := range reqs {
@@ -41,7 +42,11 @@ func (c *Client) AllowMany(ctx context.Context, reqs []Request) ([]Result, error
 			return nil, fmt.Errorf("smartlimit: request %d: %w", i, err)
 		}
 	}
-	return c.sendMany(ctx, reqs, params)
+	rs, err := c.sendMany(ctx, reqs, params)
+	if err := ended(ctx); err != nil {
+		return nil, err
+	}
+	return rs, err
 }
 
 // sendMany runs validated requests, with their limits' params, as AllowMany
@@ -56,7 +61,7 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 	for i, bc := range calls {
 		cmds[i] = c.evalCmd(bc.script(), true, bc.keys, bc.args.args)
 	}
-	resps := c.rc.DoMulti(ctx, cmds...)
+	resps := c.doMulti(ctx, cmds)
 
 	// NOSCRIPT means the script did not run: send those calls again with
 	// EVAL, which also caches the script on that node.
@@ -67,11 +72,12 @@ func (c *Client) sendMany(ctx context.Context, reqs []Request, params []algo.Par
 		}
 	}
 	if len(retry) > 0 {
-		cmds = cmds[:0]
+		// A new slice: a detached DoMulti may still read cmds.
+		evals := make(rueidis.Commands, 0, len(retry))
 		for _, i := range retry {
-			cmds = append(cmds, c.evalCmd(calls[i].script(), false, calls[i].keys, calls[i].args.args))
+			evals = append(evals, c.evalCmd(calls[i].script(), false, calls[i].keys, calls[i].args.args))
 		}
-		for j, resp := range c.rc.DoMulti(ctx, cmds...) {
+		for j, resp := range c.doMulti(ctx, evals) {
 			resps[retry[j]] = resp
 		}
 	}

@@ -227,7 +227,14 @@ func runBench(ctx context.Context, o benchOptions) error {
 	}
 	var cnt benchCounters
 	hists := make([]*histogram.Histogram, o.Concurrency)
-	lctx, cancel := context.WithTimeout(ctx, o.Duration)
+	// The run's end stops the workers from starting checks and never
+	// reaches the checks in flight, which finish and count. Passed to
+	// them, the run's deadline failed them, and ctx.Err() could not tell
+	// that from a real failure: a coalesced batch's or rueidis' connection
+	// deadline fires before the run's own timer does. A Redis that stalls
+	// at the end holds the run until rueidis gives up on the connection
+	// (ConnWriteTimeout), and those checks are failures.
+	stop, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -236,7 +243,7 @@ func runBench(ctx context.Context, o benchOptions) error {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			benchWorker(lctx, lim, o, keys, w, hists[w], &cnt)
+			benchWorker(ctx, stop.Done(), lim, o, keys, w, hists[w], &cnt)
 		}(w)
 	}
 	stopProgress := func() {}
@@ -298,13 +305,18 @@ func runBench(ctx context.Context, o benchOptions) error {
 	return nil
 }
 
-// benchWorker makes calls until ctx ends or the run has made o.MaxChecks
-// checks (in whole batches).
-func benchWorker(ctx context.Context, c *smartlimit.Client, o benchOptions,
+// benchWorker makes calls under ctx until stop is closed, ctx ends or the
+// run has made o.MaxChecks checks (in whole batches).
+func benchWorker(ctx context.Context, stop <-chan struct{}, c *smartlimit.Client, o benchOptions,
 	keys []string, w int, h *histogram.Histogram, cnt *benchCounters) {
 	reqs := make([]smartlimit.Request, o.Batch)
 	next := w % len(keys)
 	for ctx.Err() == nil {
+		select {
+		case <-stop:
+			return
+		default:
+		}
 		if o.MaxChecks > 0 {
 			// Claim the checks before making them, so the total never
 			// passes MaxChecks. The other workers finish the calls they
@@ -338,7 +350,8 @@ func benchWorker(ctx context.Context, c *smartlimit.Client, o benchOptions,
 		}
 		took := time.Since(start)
 		if err != nil && ctx.Err() != nil {
-			// The run ended during the call; it is not a failure.
+			// The run was cancelled (Ctrl-C) during the call: not a
+			// failure. Cancellation sets ctx.Err() before the call sees it.
 			if o.MaxChecks > 0 {
 				cnt.checks.Add(-int64(o.Batch))
 			}

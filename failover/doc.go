@@ -54,10 +54,12 @@
 // replicas of a service, each one's memory would allow the full limit, and
 // the fleet N times the limit, for as long as the outage lasts. The
 // memfallback store's LocalShare option shrinks each limit in memory to a
-// fraction of it: with LocalShare 1/N, N replicas together allow about the
-// limit (each rounds its share, so a little more for small limits), and the
-// excess over one switch stays at about one limit rather than N. Choose
-// FailClosed for limits where even that is too much.
+// fraction of it: with LocalShare 1/N, N replicas together refill at no
+// more than the limit's rate, but each holds at least one unit, so their
+// capacity is within N−1 units of the limit's (5/min on 20 replicas holds
+// 20 at once; see memfallback.Options.LocalShare for the exact bound), and
+// the excess over one switch stays at about one limit rather than N.
+// Choose FailClosed for limits where even that is too much.
 //
 // Batches (AllowMany) move between tiers as a whole: a tier that fails
 // part of a batch, with a *smartlimit.BatchError, counts as failing the

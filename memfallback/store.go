@@ -19,7 +19,6 @@ package memfallback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -55,8 +54,11 @@ const evictSample = 16
 
 // ErrFull is returned, with Options.OnFull set to ErrorWhenFull, by a check
 // that would store a new key in a store that has no room for it: every
-// entry of the key's shard is still in use. Nothing was consumed.
-var ErrFull = errors.New("smartlimit: memfallback: store full (no replenished entry to evict)")
+// entry of the key's shard is still in use. Nothing was consumed. It
+// matches smartlimit.ErrNotDecided: a full table is the condition of that
+// request, so a failover coordinator asks its next tier and the store's
+// breaker stays closed for the keys it holds.
+var ErrFull = fmt.Errorf("smartlimit: memfallback: store full (no replenished entry to evict): %w", smartlimit.ErrNotDecided)
 
 // FullPolicy says what a check that needs room for a new key gets when the
 // store is full. Existing keys are never affected.
@@ -642,7 +644,9 @@ func (s *Store) newParams(key string, l smartlimit.Limit, n int64) (*algo.Params
 	m := &memo{l: l}
 	var err error
 	if m.p, err = s.applied(l); err != nil {
-		return nil, false, fmt.Errorf("smartlimit: memfallback: %v: %w", l, err) // CheckRequest accepted it: not expected
+		// CheckRequest accepted it, and applied keeps every limit it
+		// accepts exact: not expected, and not the store failing.
+		return nil, false, fmt.Errorf("smartlimit: memfallback: %v: %w: %w", l, smartlimit.ErrNotDecided, err)
 	}
 	s.memo[memoIndex(l)].Store(m)
 	return &m.p, true, nil

@@ -24,7 +24,8 @@
 // first write of a new key and per item in a bulk write. The check then
 // waits a moment (exponential backoff with full jitter) and decides again
 // on fresh state, at most Options.MaxRetries times, and then returns
-// ErrContention, which a failover coordinator counts as the tier failing.
+// ErrContention, which a failover coordinator answers on its next tier
+// without counting it as the tier failing.
 // Denials and cost-0 checks write nothing.
 //
 // The alternative, one update with an aggregation pipeline that computes

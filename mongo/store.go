@@ -40,9 +40,11 @@ const docVersion = 1
 // ErrContention means a check gave up because its conditional write lost
 // the race to other writers of the same document Options.MaxRetries+1
 // times in a row. Nothing was consumed (but see Stats.Stranded for
-// AllowAll). The failover coordinator counts it as a failure of the tier,
-// like a timeout: a key that hot needs Redis.
-var ErrContention = errors.New("smartlimit: mongostore: too much contention on one document (conditional update kept losing)")
+// AllowAll). It matches smartlimit.ErrNotDecided: one hot document is the
+// condition of its key, not an outage, so a failover coordinator decides
+// that request on its next tier and keeps the Mongo tier's breaker closed
+// for the other keys. A key that hot needs Redis.
+var ErrContention = fmt.Errorf("smartlimit: mongostore: too much contention on one document (conditional update kept losing): %w", smartlimit.ErrNotDecided)
 
 // Options configures a Store. The zero Options is ready to use: every zero
 // field means its default.

@@ -35,7 +35,8 @@ type Attempt struct {
 	// Err is the call's error; nil on success.
 	Err error
 	// Counted reports whether Err counted against the tier's breaker. Bad
-	// input and the caller's own cancellation do not count.
+	// input, the caller's own cancellation and per-request errors
+	// (smartlimit.ErrNotDecided) do not count.
 	Counted bool
 	// TimedOut reports whether the call ran into the tier's deadline.
 	TimedOut bool

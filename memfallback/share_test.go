@@ -55,8 +55,8 @@ func randomLimit(rng *rand.Rand) smartlimit.Limit {
 	}
 }
 
-// applied returns the capacity and the rate (units per l.Period, exact)
-// that p applies for l.
+// appliedRate returns the capacity and the rate (units per l.Period,
+// exact) that p applies for l.
 func appliedRate(l smartlimit.Limit, p *algo.Params) (capacity int64, rate *big.Rat) {
 	switch p.Kind {
 	case algo.GCRA, algo.TokenBucket, algo.LeakyBucket:
@@ -69,8 +69,9 @@ func appliedRate(l smartlimit.Limit, p *algo.Params) (capacity int64, rate *big.
 // TestLocalShareBound checks the bound the LocalShare doc states, on a
 // table of shares 1/N against a seeded sweep of every kind of valid limit:
 // the limit works at the share, and N replicas together hold a capacity in
-// (c-N, max(c, N)] and refill, for the bucket algorithms, at no more than
-// the limit's rate and less by under N units per Period.
+// (c-N, max(c, N)] and refill, for the bucket algorithms, at exactly the
+// limit's rate when c ≥ N, otherwise at no more than it and less by under
+// N units per Period, or at the slowest exact rate, one unit per 2^52 µs.
 func TestLocalShareBound(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
@@ -85,7 +86,8 @@ func TestLocalShareBound(t *testing.T) {
 	for range 3000 {
 		limits = append(limits, randomLimit(rng))
 	}
-	checked := 0
+	checked, exact, slowestN := 0, 0, 0
+	worst := new(big.Rat) // the largest shortfall of N replicas' rate, in units per Period
 	for _, n := range []int64{1, 2, 3, 4, 5, 7, 10, 20, 49, 100, 1000, 1 << 20} {
 		s, err := New(Options{LocalShare: 1 / float64(n), SweepInterval: -1})
 		if err != nil {
@@ -111,10 +113,30 @@ func TestLocalShareBound(t *testing.T) {
 			switch p.Kind {
 			case algo.GCRA, algo.TokenBucket, algo.LeakyBucket:
 				slowest := p.R == 1 && p.P == (algo.MaxExact/2)/p.Burst // no slower rate is exact
+				if slowest && sum.Cmp(rate) > 0 {
+					slowestN++
+					// Above the share only where the limit's own period
+					// is beyond what the tiers can slow to: at most
+					// N units per 2^52 µs more than the limit's rate.
+					over := new(big.Rat).Sub(sum, rate)
+					perMax := new(big.Rat).SetFrac(new(big.Int).Mul(big.NewInt(n), big.NewInt(l.Period.Microseconds())), big.NewInt(algo.MaxExact/2))
+					if over.Cmp(new(big.Rat).Add(perMax, new(big.Rat).SetInt64(1))) > 0 {
+						t.Errorf("share 1/%d of %v: rate %v per period, %d replicas refill %v, more than N units per 2^52µs over the limit", n, l, gotR.FloatString(3), n, sum.FloatString(3))
+					}
+				}
 				if sum.Cmp(rate) > 0 && !slowest {
 					t.Errorf("share 1/%d of %v: rate %v per period, %d replicas refill %v, more than the limit's %d", n, l, gotR.FloatString(3), n, sum.FloatString(3), l.Rate)
 				}
-				if new(big.Rat).Sub(rate, sum).Cmp(new(big.Rat).SetInt64(n)) >= 0 {
+				if c >= n && sum.Cmp(rate) != 0 { // the doc's promise: exact at 1/N unless c < N
+					t.Errorf("share 1/%d of %v: rate %v per period, %d replicas refill %v, want exactly the limit's %d", n, l, gotR.FloatString(3), n, sum.FloatString(3), l.Rate)
+				}
+				short := new(big.Rat).Sub(rate, sum)
+				if short.Sign() == 0 {
+					exact++
+				} else if short.Cmp(worst) > 0 {
+					worst = short
+				}
+				if short.Cmp(new(big.Rat).SetInt64(n)) >= 0 {
 					t.Errorf("share 1/%d of %v: rate %v per period, %d replicas refill %v, %d or more units below the limit's %d", n, l, gotR.FloatString(3), n, sum.FloatString(3), n, l.Rate)
 				}
 			default:
@@ -128,6 +150,7 @@ func TestLocalShareBound(t *testing.T) {
 	if checked < 30000 {
 		t.Fatalf("checked %d limits and shares, want at least 30000", checked)
 	}
+	t.Logf("%d limits and shares checked; bucket rates exact in %d, at the slowest exact rate (above the share) in %d, worst shortfall %s units per Period", checked, exact, slowestN, worst.FloatString(6))
 }
 
 // TestLocalShareAnyShare checks that every valid limit works at any share

@@ -123,10 +123,13 @@ type Options struct {
 	//
 	// So N replicas at 1/N together hold a capacity in (c−N, max(c, N)]:
 	// within N−1 units of the limit, 5/min on 20 replicas holding 20 units
-	// at once (one each) where the limit holds 5. Bucket limits refill
-	// at no more than the limit's rate, and less by under N units per
-	// Period (5/min on 20 replicas refills 5/min in all, a unit every 4
-	// minutes on each); window limits admit at most max(Rate, N) per window.
+	// at once (one each) where the limit holds 5. Together, bucket limits
+	// refill at exactly the limit's rate when c ≥ N (5/min with Burst 20 on
+	// 20 replicas: a unit every 4 minutes on each); when c < N, at no more
+	// than it and less by under N units per Period, except that no replica
+	// refills slower than one unit per 2^52 µs, which is faster than its
+	// share only for limits of fewer than N units per 142 years. Window
+	// limits admit at most max(Rate, N) per window in all.
 	// Default DefaultLocalShare (the whole limit).
 	LocalShare float64
 }

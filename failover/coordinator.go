@@ -372,9 +372,8 @@ func (c *Coordinator) Allow(ctx context.Context, key string, l smartlimit.Limit)
 // and returns the first answer, with Result.Tier set to that tier's Name.
 // A tier's per-request error (smartlimit.ErrNotDecided) sends the call on
 // to the next tier without counting for its breaker. When no tier answers,
-// the policy for key and l decides. Bad input is an
-// error before any tier is asked; the only other errors are the caller's
-// context ending.
+// the policy for key and l decides. Bad input is an error before any tier
+// is asked; the only other errors are the caller's context ending.
 func (c *Coordinator) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
 	if err := smartlimit.CheckRequest(key, l, n); err != nil {
 		return smartlimit.Result{}, err
@@ -433,10 +432,10 @@ func (c *Coordinator) WaitN(ctx context.Context, key string, l smartlimit.Limit,
 // whole batch: the items it did decide may have consumed units there, and
 // are decided again, and counted again, on the next tier. The exception is
 // a BatchError whose errors all match smartlimit.ErrNotDecided: the tier's
-// other results stand, and only the failed items go on to the next tier. When no tier
-// answers, each request gets its own policy's answer (Local requests go to
-// Options.Local in one AllowMany). Bad input in any request is an error
-// before any tier is asked.
+// other results stand, and only the failed items go on to the next tier.
+// When no tier answers, each request gets its own policy's answer (Local
+// requests go to Options.Local in one AllowMany). Bad input in any request
+// is an error before any tier is asked.
 func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]smartlimit.Result, error) {
 	for i, r := range reqs {
 		if err := smartlimit.CheckRequest(r.Key, r.Limit, r.Cost); err != nil {

@@ -1,10 +1,13 @@
 package failover_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +205,32 @@ func TestAllowManyPerRequestItems(t *testing.T) {
 	}
 	if n := next.Len(); n != 2 {
 		t.Errorf("the next tier holds %d keys, want the 2 failed items' keys only", n)
+	}
+}
+
+// TestSlogHookPerRequestIsNotAWarning checks that SlogHook logs
+// per-request errors at Info: a flood of new keys on a full memory tier
+// must not flood the log with warnings of a tier failing.
+func TestSlogHookPerRequestIsNotAWarning(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	next, err := memfallback.New(memfallback.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	c, err := failover.New([]failover.Tier{
+		{Name: "first", Limiter: &perRequestTier{err: memfallback.ErrFull}, Timeout: -1},
+		{Name: smartlimit.TierMemory, Limiter: next, Timeout: -1},
+	}, failover.Options{HealthInterval: -1, Hook: failover.SlogHook(logger)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Allow(context.Background(), "k", smartlimit.PerHour(1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); strings.Contains(got, "level=WARN") || !strings.Contains(got, "level=INFO") || !strings.Contains(got, "counted=false") {
+		t.Errorf("log:\n%s\nwant the per-request error at INFO, not counted, and no WARN", got)
 	}
 }

@@ -107,8 +107,8 @@ type Options struct {
 	SweepInterval time.Duration
 	// LocalShare is the fraction of every limit this store applies, in
 	// (0, 1]: with N replicas each falling back to its own memory, 1/N keeps
-	// the sum near the global limit. It is taken as the fraction with the
-	// smallest denominator that is the same float64, so 1.0/3 is 1/3.
+	// the sum near the global limit. It is taken as the first convergent of
+	// its continued fraction that is the same float64, so 1.0/3 is 1/3.
 	//
 	// The capacity c (Burst, or Rate when Burst is 0 and for the window
 	// and Concurrency algorithms) becomes ⌊c·share⌋, but at least 1. The
@@ -126,10 +126,11 @@ type Options struct {
 	// at once (one each) where the limit holds 5. Together, bucket limits
 	// refill at exactly the limit's rate when c ≥ N (5/min with Burst 20 on
 	// 20 replicas: a unit every 4 minutes on each); when c < N, at no more
-	// than it and less by under N units per Period, except that no replica
-	// refills slower than one unit per 2^52 µs, which is faster than its
-	// share only for limits of fewer than N units per 142 years. Window
-	// limits admit at most max(Rate, N) per window in all.
+	// than it and, for periods up to 2^51 µs (71 years), less by under N
+	// units per Period; except that no replica refills slower than one unit
+	// per 2^52 µs, which is faster than its share only for limits of fewer
+	// than N units per 142 years. Window limits admit at most max(Rate, N)
+	// per window in all.
 	// Default DefaultLocalShare (the whole limit).
 	LocalShare float64
 }
@@ -750,9 +751,9 @@ func bound(t, base, step, limit *big.Int) bool {
 	return false
 }
 
-// rationalShare returns the fraction with the smallest denominator that
-// is f as a float64 (1/3 for 1.0/3), from the convergents of f's exact
-// binary value, so that a share 1/N scales limits by exactly 1/N.
+// rationalShare returns the first convergent of the continued fraction of
+// f's exact binary value that is f as a float64 (1/3 for 1.0/3), so that a
+// share 1/N scales limits by exactly 1/N.
 func rationalShare(f float64) (num, den *big.Int) {
 	x := new(big.Rat).SetFloat64(f)
 	n, d := new(big.Int).Set(x.Num()), new(big.Int).Set(x.Denom())

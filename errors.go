@@ -28,6 +28,15 @@ var (
 	// its cost is larger than the limit's capacity.
 	ErrNeverAllowed = errors.New("smartlimit: cost exceeds the limit's capacity")
 
+	// ErrNotDecided means a tier that is working could not decide one
+	// request: its table is full, the key's state is too contended, or it
+	// cannot hold the limit. It is the condition of that request, not an
+	// outage, so a failover coordinator asks the next tier for that request
+	// and does not count it against the tier's circuit breaker. Tiers wrap
+	// it (memfallback.ErrFull and mongostore.ErrContention match it with
+	// errors.Is); a tier's own error type may match it with an Is method.
+	ErrNotDecided = errors.New("smartlimit: the tier could not decide this request")
+
 	// ErrUnexpectedReply means Redis answered a script call with a reply of
 	// the wrong shape, for example a script of another version under the
 	// same SHA1. It is wrapped with the reply's details.

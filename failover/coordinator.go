@@ -266,10 +266,27 @@ func badInput(err error) bool {
 	return errors.Is(err, smartlimit.ErrInvalidLimit) || errors.Is(err, smartlimit.ErrInvalidKey) || errors.Is(err, smartlimit.ErrInvalidCost)
 }
 
+// perRequest reports whether err is the condition of the request rather
+// than of the tier: it matches smartlimit.ErrNotDecided or, for a batch,
+// every item that failed does.
+func perRequest(err error) bool {
+	var be *smartlimit.BatchError
+	if errors.As(err, &be) { // errors.Is would match a batch with one such item
+		for _, e := range be.Errs {
+			if e != nil && !errors.Is(e, smartlimit.ErrNotDecided) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, smartlimit.ErrNotDecided)
+}
+
 // try calls t, if its breaker lets it, under t's deadline, and records the
 // outcome. answered reports whether t answered; err is what the caller
 // must get at once (bad input, or its own context ended) and stops the
-// walk down the tiers.
+// walk down the tiers. A per-request error neither answers nor stops the
+// walk, and does not count for t's breaker.
 func (c *Coordinator) try(ctx context.Context, t *tier, op Op, call func(context.Context) (allowed bool, err error)) (answered bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the caller has gone; some tiers would answer anyway
@@ -294,13 +311,15 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, call func(context
 		cancel()
 	}
 
-	o := success
+	o, skip := success, false
 	switch {
 	case err == nil:
 	case badInput(err):
 		o = neutral
 	case ctx.Err() != nil:
 		o, err = neutral, ctx.Err()
+	case perRequest(err):
+		o, skip = neutral, true
 	default:
 		o = failure
 	}
@@ -316,10 +335,10 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, call func(context
 		c.hook.Attempt(ctx, Attempt{Tier: t.name, Op: op, Latency: latency, Err: err, Counted: o == failure, TimedOut: timedOut, Allowed: allowed && err == nil})
 	}
 	c.changed(ctx, t, ch, err)
-	switch o {
-	case success:
+	switch {
+	case o == success:
 		return true, nil
-	case neutral:
+	case o == neutral && !skip:
 		return false, err
 	}
 	return false, nil
@@ -351,9 +370,10 @@ func (c *Coordinator) Allow(ctx context.Context, key string, l smartlimit.Limit)
 
 // AllowN asks the tiers in order whether n units may pass for key under l,
 // and returns the first answer, with Result.Tier set to that tier's Name.
-// When no tier answers, the policy for key and l decides. Bad input is an
-// error before any tier is asked; the only other errors are the caller's
-// context ending.
+// A tier's per-request error (smartlimit.ErrNotDecided) sends the call on
+// to the next tier without counting for its breaker. When no tier answers,
+// the policy for key and l decides. Bad input is an error before any tier
+// is asked; the only other errors are the caller's context ending.
 func (c *Coordinator) AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error) {
 	if err := smartlimit.CheckRequest(key, l, n); err != nil {
 		return smartlimit.Result{}, err
@@ -410,10 +430,12 @@ func (c *Coordinator) WaitN(ctx context.Context, key string, l smartlimit.Limit,
 // batch, which moves to the next tier as a whole when a tier fails. A
 // *smartlimit.BatchError from a tier counts as that tier failing for the
 // whole batch: the items it did decide may have consumed units there, and
-// are decided again, and counted again, on the next tier. When no tier
-// answers, each request gets its own policy's answer (Local requests go to
-// Options.Local in one AllowMany). Bad input in any request is an error
-// before any tier is asked.
+// are decided again, and counted again, on the next tier. The exception is
+// a BatchError whose errors all match smartlimit.ErrNotDecided: the tier's
+// other results stand, and only the failed items go on to the next tier.
+// When no tier answers, each request gets its own policy's answer (Local
+// requests go to Options.Local in one AllowMany). Bad input in any request
+// is an error before any tier is asked.
 func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) ([]smartlimit.Result, error) {
 	for i, r := range reqs {
 		if err := smartlimit.CheckRequest(r.Key, r.Limit, r.Cost); err != nil {
@@ -423,15 +445,20 @@ func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) 
 	if len(reqs) == 0 {
 		return []smartlimit.Result{}, nil
 	}
+	return c.allowMany(ctx, reqs, c.tiers)
+}
+
+// allowMany is AllowMany on tiers, after validation.
+func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, tiers []*tier) ([]smartlimit.Result, error) {
 	var rs []smartlimit.Result
-	for _, t := range c.tiers {
+	for ti, t := range tiers {
+		var terr error
 		ok, err := c.try(ctx, t, OpAllowMany, func(ctx context.Context) (bool, error) {
-			var err error
-			rs, err = t.lim.AllowMany(ctx, reqs)
-			if err == nil && len(rs) != len(reqs) {
-				err = fmt.Errorf("%w: %d results for %d requests", smartlimit.ErrUnexpectedReply, len(rs), len(reqs))
+			rs, terr = t.lim.AllowMany(ctx, reqs)
+			if len(rs) != len(reqs) && (terr == nil || perRequest(terr)) {
+				terr = fmt.Errorf("%w: %d results for %d requests", smartlimit.ErrUnexpectedReply, len(rs), len(reqs))
 			}
-			return false, err
+			return false, terr
 		})
 		if err != nil {
 			return nil, err
@@ -439,6 +466,31 @@ func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) 
 		if ok {
 			for i := range rs {
 				rs[i].Tier = t.name
+			}
+			return rs, nil
+		}
+		var be *smartlimit.BatchError
+		if terr != nil && perRequest(terr) && errors.As(terr, &be) && len(be.Errs) == len(reqs) {
+			// The tier decided the other items, and they count there:
+			// keep those decisions, and ask the next tiers (or the
+			// policy) about the items it could not decide.
+			var idx []int
+			var sub []smartlimit.Request
+			for i, e := range be.Errs {
+				if e != nil {
+					idx, sub = append(idx, i), append(sub, reqs[i])
+				} else {
+					rs[i].Tier = t.name
+				}
+			}
+			if len(sub) > 0 {
+				srs, err := c.allowMany(ctx, sub, tiers[ti+1:])
+				if err != nil {
+					return nil, err
+				}
+				for j, i := range idx {
+					rs[i] = srs[j]
+				}
 			}
 			return rs, nil
 		}
@@ -699,7 +751,7 @@ func (c *Coordinator) wrapLease(t *tier, inner *smartlimit.Lease) *smartlimit.Le
 		o := success
 		switch {
 		case err == nil:
-		case badInput(err) || ctx.Err() != nil:
+		case badInput(err) || ctx.Err() != nil || perRequest(err):
 			o = neutral
 		default:
 			o = failure

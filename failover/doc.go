@@ -29,6 +29,21 @@
 // and so open a breaker before user traffic finds the tier down, and close
 // it when the tier is back. Health reports each tier's state.
 //
+// # Per-request errors are not outages
+//
+// A breaker counts only failures of the tier itself: timeouts, connection
+// and server errors. An error that matches smartlimit.ErrNotDecided (with
+// errors.Is) is the condition of one request on a working tier — a full
+// memfallback table (memfallback.ErrFull), one document too contended in
+// MongoDB (mongostore.ErrContention), a limit the tier cannot hold — and
+// never counts: that request alone goes on to the next tier, and, when
+// none answers it, to the policy, while the tier keeps deciding every
+// other key. So a flood of new keys against a full memory tier leaves its
+// existing keys limited there. A tier of your own marks such errors by
+// wrapping smartlimit.ErrNotDecided or with an Is method on its error type.
+// In a batch whose failed items all failed that way, the tier's other
+// decisions stand and only the failed items go on.
+//
 // When no tier can answer, a Policy decides, per limit (Options.Policy) or
 // per call (WithPolicy): FailClosed denies (the default: a limit guarding a
 // login form must not open because Redis is down), FailOpen allows, Local
@@ -54,12 +69,15 @@
 // replicas of a service, each one's memory would allow the full limit, and
 // the fleet N times the limit, for as long as the outage lasts. The
 // memfallback store's LocalShare option shrinks each limit in memory to a
-// fraction of it: with LocalShare 1/N, N replicas together allow about the
-// limit (each rounds its share, so a little more for small limits), and the
-// excess over one switch stays at about one limit rather than N. Choose
-// FailClosed for limits where even that is too much.
+// fraction of it: with LocalShare 1/N, N replicas together refill at no
+// more than the limit's rate, but each holds at least one unit, so their
+// capacity is within N−1 units of the limit's (5/min on 20 replicas holds
+// 20 at once; see memfallback.Options.LocalShare for the exact bound), and
+// the excess over one switch stays at about one limit rather than N.
+// Choose FailClosed for limits where even that is too much.
 //
 // Batches (AllowMany) move between tiers as a whole: a tier that fails
-// part of a batch, with a *smartlimit.BatchError, counts as failing the
-// batch, and the whole batch is decided again on the next tier.
+// part of a batch, with a *smartlimit.BatchError holding any error other
+// than a per-request one, counts as failing the batch, and the whole batch
+// is decided again on the next tier.
 package failover

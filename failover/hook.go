@@ -2,8 +2,11 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/smartlimit/smartlimit"
 )
 
 // Op names the kind of call an Attempt reports.
@@ -35,7 +38,8 @@ type Attempt struct {
 	// Err is the call's error; nil on success.
 	Err error
 	// Counted reports whether Err counted against the tier's breaker. Bad
-	// input and the caller's own cancellation do not count.
+	// input, the caller's own cancellation and per-request errors
+	// (smartlimit.ErrNotDecided) do not count.
 	Counted bool
 	// TimedOut reports whether the call ran into the tier's deadline.
 	TimedOut bool
@@ -71,8 +75,9 @@ type Hook struct {
 }
 
 // SlogHook returns a Hook that logs to l: breakers opening at Warn, other
-// transitions at Info, failed calls and policy answers at Warn, successful
-// calls at Debug.
+// transitions at Info, failed calls and policy answers at Warn,
+// per-request errors (smartlimit.ErrNotDecided) at Info, successful calls
+// at Debug.
 func SlogHook(l *slog.Logger) Hook {
 	return Hook{
 		StateChange: func(ctx context.Context, c StateChange) {
@@ -92,6 +97,9 @@ func SlogHook(l *slog.Logger) Hook {
 			switch {
 			case a.Fallback:
 				level, msg = slog.LevelWarn, "failover: no tier answered; policy decided"
+			case !a.Counted && errors.Is(a.Err, smartlimit.ErrNotDecided):
+				// Per key, and a flood of new keys makes many: not a warning.
+				level, msg = slog.LevelInfo, "failover: tier could not decide the request; next tier asked"
 			case a.Err != nil:
 				level, msg = slog.LevelWarn, "failover: tier failed"
 			}

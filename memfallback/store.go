@@ -19,10 +19,10 @@ package memfallback
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/big"
 	"math/bits"
 	"math/rand/v2"
 	"sync"
@@ -54,8 +54,11 @@ const evictSample = 16
 
 // ErrFull is returned, with Options.OnFull set to ErrorWhenFull, by a check
 // that would store a new key in a store that has no room for it: every
-// entry of the key's shard is still in use. Nothing was consumed.
-var ErrFull = errors.New("smartlimit: memfallback: store full (no replenished entry to evict)")
+// entry of the key's shard is still in use. Nothing was consumed. It
+// matches smartlimit.ErrNotDecided: a full table is the condition of that
+// request, so a failover coordinator asks its next tier and the store's
+// breaker stays closed for the keys it holds.
+var ErrFull = fmt.Errorf("smartlimit: memfallback: store full (no replenished entry to evict): %w", smartlimit.ErrNotDecided)
 
 // FullPolicy says what a check that needs room for a new key gets when the
 // store is full. Existing keys are never affected.
@@ -104,9 +107,31 @@ type Options struct {
 	SweepInterval time.Duration
 	// LocalShare is the fraction of every limit this store applies, in
 	// (0, 1]: with N replicas each falling back to its own memory, 1/N keeps
-	// the sum at the global limit. It scales Rate and Burst, each rounded
-	// down but never below 1 (a burst of 0 stays "equal to the rate");
-	// Period is kept. Default DefaultLocalShare (the whole limit).
+	// the sum near the global limit. It is taken as the first convergent of
+	// its continued fraction that is the same float64, so 1.0/3 is 1/3.
+	//
+	// The capacity c (Burst, or Rate when Burst is 0 and for the window
+	// and Concurrency algorithms) becomes ⌊c·share⌋, but at least 1. The
+	// window and Concurrency algorithms keep Period, so their rate is that
+	// capacity per window. GCRA, TokenBucket and LeakyBucket refill at
+	// exactly share × Rate per Period when the exact arithmetic of every
+	// tier can hold that fraction (at share 1/N, always unless c < N), and
+	// otherwise at the closest rate below it that it can hold, or, when
+	// even one unit per ⌊2^52/capacity⌋ µs (over 142 years ÷ capacity) is
+	// faster, at that rate. Every limit that smartlimit.Limit.Validate
+	// accepts works at every share.
+	//
+	// So N replicas at 1/N together hold a capacity in (c−N, max(c, N)]:
+	// within N−1 units of the limit, 5/min on 20 replicas holding 20 units
+	// at once (one each) where the limit holds 5. Together, bucket limits
+	// refill at exactly the limit's rate when c ≥ N (5/min with Burst 20 on
+	// 20 replicas: a unit every 4 minutes on each); when c < N, at no more
+	// than it and, for periods up to 2^51 µs (71 years), less by under N
+	// units per Period; except that no replica refills slower than one unit
+	// per 2^52 µs, which is faster than its share only for limits of fewer
+	// than N units per 142 years. Window limits admit at most max(Rate, N)
+	// per window in all.
+	// Default DefaultLocalShare (the whole limit).
 	LocalShare float64
 }
 
@@ -129,7 +154,8 @@ type Store struct {
 	mask     uint64
 	shardCap int
 	onFull   FullPolicy
-	share    float64
+	shareNum *big.Int // LocalShare as shareNum/shareDen; nil for 1
+	shareDen *big.Int
 	fullWait time.Duration // RetryAfter of a DenyWhenFull denial
 	seed     maphash.Seed
 
@@ -463,13 +489,13 @@ func New(opts Options) (*Store, error) {
 	case opts.LocalShare < 0 || opts.LocalShare > 1 || math.IsNaN(opts.LocalShare):
 		return nil, fmt.Errorf("smartlimit: memfallback: LocalShare %v is not in (0, 1]", opts.LocalShare)
 	}
-	s := &Store{clock: opts.Clock, onFull: opts.OnFull, share: opts.LocalShare, seed: maphash.MakeSeed()}
+	s := &Store{clock: opts.Clock, onFull: opts.OnFull, seed: maphash.MakeSeed()}
 	if s.clock == nil {
 		s.start = time.Now()
 		s.startUS = s.start.UnixMicro()
 	}
-	if s.share == 0 {
-		s.share = DefaultLocalShare
+	if opts.LocalShare != 0 && opts.LocalShare != 1 {
+		s.shareNum, s.shareDen = rationalShare(opts.LocalShare)
 	}
 	maxKeys, n := opts.MaxKeys, opts.Shards
 	if maxKeys == 0 {
@@ -620,11 +646,12 @@ func (s *Store) newParams(key string, l smartlimit.Limit, n int64) (*algo.Params
 	if err := smartlimit.CheckRequest(key, l, n); err != nil {
 		return nil, false, err
 	}
-	a := s.applied(l)
 	m := &memo{l: l}
 	var err error
-	if m.p, err = algo.NewParams(algo.Kind(a.Algorithm), a.Rate, a.Period.Microseconds(), a.Burst); err != nil {
-		return nil, false, fmt.Errorf("smartlimit: memfallback: %v: %w", l, err) // CheckRequest accepted it: not expected
+	if m.p, err = s.applied(l); err != nil {
+		// CheckRequest accepted it, and applied keeps every limit it
+		// accepts exact: not expected, and not the store failing.
+		return nil, false, fmt.Errorf("smartlimit: memfallback: %v: %w: %w", l, smartlimit.ErrNotDecided, err)
 	}
 	s.memo[memoIndex(l)].Store(m)
 	return &m.p, true, nil
@@ -635,23 +662,116 @@ func memoIndex(l smartlimit.Limit) uint64 {
 	return (h >> 32) % memoSlots
 }
 
-// applied returns l scaled by the store's LocalShare.
-func (s *Store) applied(l smartlimit.Limit) smartlimit.Limit {
-	if s.share == 1 {
-		return l
+// applied returns l's Params scaled by the store's LocalShare, as its
+// doc states: the capacity c becomes max(1, ⌊c·share⌋); a window or
+// Concurrency limit keeps its Period; a bucket limit refills at share ×
+// Rate per Period when exact arithmetic holds that, or else at the closest
+// rate below it that does. (Scaling Rate alone, as before, changes the
+// reduced fraction Period/Rate and so can leave algo.NewParams' bounds for
+// limits that Redis takes, like 100000/720h at 1/3.)
+func (s *Store) applied(l smartlimit.Limit) (algo.Params, error) {
+	k, periodUS := algo.Kind(l.Algorithm), l.Period.Microseconds()
+	if s.shareNum == nil {
+		return algo.NewParams(k, l.Rate, periodUS, l.Burst)
 	}
-	l.Rate = scale(l.Rate, s.share)
-	if l.Burst > 0 {
-		l.Burst = scale(l.Burst, s.share)
+	full, err := algo.NewParams(k, l.Rate, periodUS, l.Burst) // CheckRequest accepted it
+	if err != nil {
+		return full, err
 	}
-	return l
+	c := new(big.Int).Mul(big.NewInt(full.Burst), s.shareNum)
+	capacity := max(1, c.Quo(c, s.shareDen).Int64())
+	switch k {
+	case algo.GCRA, algo.TokenBucket, algo.LeakyBucket:
+	default:
+		return algo.NewParams(k, capacity, periodUS, 0)
+	}
+	// Units per µs: R/P for the limit, R·share/P for this store. NewParams
+	// needs the reduced P' with capacity·P' ≤ MaxExact/2 and R' ≤ MaxExact/4.
+	num := new(big.Int).Mul(big.NewInt(full.R), s.shareNum)
+	den := new(big.Int).Mul(big.NewInt(full.P), s.shareDen)
+	maxP, maxR := big.NewInt((algo.MaxExact/2)/capacity), big.NewInt(algo.MaxExact/4)
+	r, p := lowerApprox(num, den, maxR, maxP)
+	if r.Sign() == 0 {
+		// Slower than one unit per maxP µs: no exact rate is as slow, so
+		// take the slowest there is.
+		r.SetInt64(1)
+		p.Set(maxP)
+	}
+	return algo.NewParams(k, r.Int64(), p.Int64(), capacity)
 }
 
-// scale returns ⌊v·f⌋, but at least 1. The tiny addend keeps products that
-// are whole in exact arithmetic, like 98·(1/49), from landing just below
-// their value in floating point and being rounded down a whole unit.
-func scale(v int64, f float64) int64 {
-	return max(1, int64(math.Floor(float64(v)*f+1e-9)))
+// lowerApprox returns the largest fraction r/p ≤ num/den with r ≤ maxR and
+// p ≤ maxP (num/den itself, reduced, when it fits), walking the
+// Stern–Brocot tree in runs, as the continued fraction of num/den does.
+// Between neighbours lo < x < hi of the tree every fraction has a
+// denominator at least lo's plus hi's and a numerator at least their sum,
+// so when a run of lo's steps is cut short by a bound, lo is the answer.
+func lowerApprox(num, den, maxR, maxP *big.Int) (r, p *big.Int) {
+	loR, loP := big.NewInt(0), big.NewInt(1)
+	hiR, hiP := big.NewInt(1), big.NewInt(0)
+	var a, b, t, u big.Int
+	for hiCut := false; ; {
+		// lo += t·hi for the largest t with lo+t·hi ≤ x:
+		// t = ⌊(num·loP − loR·den) / (hiR·den − num·hiP)⌋.
+		a.Sub(u.Mul(num, loP), t.Mul(loR, den))
+		b.Sub(u.Mul(hiR, den), t.Mul(num, hiP))
+		t.Quo(&a, &b)
+		cut := bound(&t, loR, hiR, maxR)
+		cut = bound(&t, loP, hiP, maxP) || cut
+		loR.Add(loR, u.Mul(&t, hiR))
+		loP.Add(loP, u.Mul(&t, hiP))
+		// Bounded, or lo = x, or hi was bounded: lo+hi is then out of
+		// bounds, and so is every fraction between lo and hi.
+		if cut || hiCut || a.Cmp(u.Mul(&t, &b)) == 0 {
+			return loR, loP
+		}
+		// hi += t·lo for the largest t with hi+t·lo > x:
+		// t = ⌊(hiR·den − num·hiP − 1) / (num·loP − loR·den)⌋.
+		a.Sub(u.Mul(num, loP), t.Mul(loR, den))
+		b.Sub(u.Mul(hiR, den), t.Mul(num, hiP))
+		t.Quo(b.Sub(&b, big.NewInt(1)), &a)
+		hiCut = bound(&t, hiR, loR, maxR)
+		hiCut = bound(&t, hiP, loP, maxP) || hiCut
+		hiR.Add(hiR, u.Mul(&t, loR))
+		hiP.Add(hiP, u.Mul(&t, loP))
+	}
+}
+
+// bound lowers *t so that base + t·step ≤ limit, and reports whether it
+// had to. base never exceeds limit.
+func bound(t, base, step, limit *big.Int) bool {
+	if step.Sign() == 0 {
+		return false
+	}
+	var m big.Int
+	m.Quo(m.Sub(limit, base), step)
+	if t.Cmp(&m) > 0 {
+		t.Set(&m)
+		return true
+	}
+	return false
+}
+
+// rationalShare returns the first convergent of the continued fraction of
+// f's exact binary value that is f as a float64 (1/3 for 1.0/3), so that a
+// share 1/N scales limits by exactly 1/N.
+func rationalShare(f float64) (num, den *big.Int) {
+	x := new(big.Rat).SetFloat64(f)
+	n, d := new(big.Int).Set(x.Num()), new(big.Int).Set(x.Denom())
+	p0, q0 := big.NewInt(0), big.NewInt(1)
+	p1, q1 := big.NewInt(1), big.NewInt(0)
+	var a, r big.Int
+	for d.Sign() != 0 {
+		a.QuoRem(n, d, &r)
+		p0.Add(p0, new(big.Int).Mul(&a, p1))
+		q0.Add(q0, new(big.Int).Mul(&a, q1))
+		p0, p1, q0, q1 = p1, p0, q1, q0
+		if g, _ := new(big.Rat).SetFrac(p1, q1).Float64(); g == f {
+			return p1, q1
+		}
+		n, d = d, new(big.Int).Set(&r)
+	}
+	return p1, q1
 }
 
 // step decides a request of cost n on e at now, as the scripts' step does,

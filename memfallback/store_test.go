@@ -133,8 +133,17 @@ func TestLocalShare(t *testing.T) {
 			t.Errorf("share %v of %v: check %d allowed, want the applied capacity %d to be the bound", x.share, x.l, x.want+1, x.want)
 		}
 	}
+	// 5/min on 20 replicas: one unit each, refilled every 4 minutes, so
+	// that the 20 refill 5/min in all (scaling Rate instead gave each a
+	// unit a minute, 4× the limit).
+	s, c := newStore(t, memfallback.Options{LocalShare: 1.0 / 20})
+	mustAllow(t, s, "k", smartlimit.PerMinute(5), 1)
+	c.Advance(4*time.Minute - time.Microsecond)
+	if r := mustAllow(t, s, "k", smartlimit.PerMinute(5), 1); r.Allowed || r.RetryAfter != time.Microsecond {
+		t.Errorf("5/min at 1/20 after 4min-1µs: %+v, want denied with RetryAfter 1µs", r)
+	}
 	// Scaled time: 10/s at 1/2 is 5/s, a unit every 200 ms.
-	s, c := newStore(t, memfallback.Options{LocalShare: 0.5})
+	s, c = newStore(t, memfallback.Options{LocalShare: 0.5})
 	mustAllow(t, s, "k", smartlimit.PerSecond(10), 5)
 	c.Advance(199 * time.Millisecond)
 	if r := mustAllow(t, s, "k", smartlimit.PerSecond(10), 1); r.Allowed || r.RetryAfter != time.Millisecond {

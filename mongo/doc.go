@@ -14,9 +14,14 @@
 // A check reads the key's document, runs the shared step function
 // (smartlimit/internal/algo, the integer formulas the scripts compute) on
 // its state, and, when the request consumed something, writes the new state
-// back with an update whose filter names the version it read:
+// back with an update whose filter names the write it read, by the random
+// token w that every write stores (versions would not do: a document
+// deleted by Reset or its TTL and created again restarts at v 1):
 //
-//	updateOne({_id: ID, v: V}, {$set: {v: V+1, expireAt: ..., <state>}}, {upsert: true})
+//	updateOne({_id: ID, w: W}, {$set: {v: V+1, w: <new token>, expireAt: ..., <state>}}, {upsert: true})
+//
+// (a check that found no document writes on {_id: ID, v: 0}, which no
+// stored document matches).
 //
 // When another writer got there first the filter matches nothing, so the
 // upsert tries to insert a second document with the same _id and fails
@@ -24,7 +29,8 @@
 // first write of a new key and per item in a bulk write. The check then
 // waits a moment (exponential backoff with full jitter) and decides again
 // on fresh state, at most Options.MaxRetries times, and then returns
-// ErrContention, which a failover coordinator counts as the tier failing.
+// ErrContention, which a failover coordinator answers on its next tier
+// without counting it as the tier failing.
 // Denials and cost-0 checks write nothing.
 //
 // The alternative, one update with an aggregation pipeline that computes

@@ -39,7 +39,8 @@ func (s *Store) Peek(ctx context.Context, key string, l smartlimit.Limit) (smart
 // Reset forgets key's state under l: the next check finds a full limit. It
 // deletes the document. A check that read the document before the delete
 // and writes after it puts its own decision back, as if it had come just
-// after the Reset.
+// before the Reset, unless another check has created the document again in
+// between: then its write loses, and it is decided again on the new one.
 func (s *Store) Reset(ctx context.Context, key string, l smartlimit.Limit) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -123,6 +124,7 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 		before := make([]*state, len(groups))
 		for i, g := range groups {
 			g.st, g.err = newState(&g.p, docs[g.id]), nil
+			g.read = token(docs[g.id])
 			d0 := g.st.step(now, 0, "") // what is there; prunes a log
 			before[i] = g.st.clone()
 			d := g.st.step(now, n, "")
@@ -175,7 +177,9 @@ func (s *Store) AllowAllResults(ctx context.Context, key string, n int64, limits
 // were written as version before.v+1 with the groups' tokens, in one round
 // trip: each restore is conditional on that token, so a document another
 // writer has changed since keeps its state (and the charge), and is counted
-// as stranded. A document that was absent is deleted.
+// as stranded. A restore is a write with a token of its own, so that a
+// check that read the document before it cannot match it. A document that
+// was absent is deleted.
 func (s *Store) undo(ctx context.Context, groups []*group, before []*state, written []int, now int64) error {
 	if len(written) == 0 {
 		return nil
@@ -189,7 +193,7 @@ func (s *Store) undo(ctx context.Context, groups []*group, before []*state, writ
 			continue
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).
-			SetUpdate(bson.D{{Key: "$set", Value: append(b.fields(now, b.v+2), bson.E{Key: "w", Value: int64(0)})}}))
+			SetUpdate(bson.D{{Key: "$set", Value: append(b.fields(now, b.v+2), bson.E{Key: "w", Value: newToken()})}}))
 	}
 	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	if res != nil {
@@ -257,7 +261,7 @@ func (s *Store) release(ctx context.Context, ls *smartlimit.Lease) error {
 		if !st.ls.Release(ls.ID) {
 			return nil // released before, or expired and pruned
 		}
-		g := &group{id: id, p: p, st: st}
+		g := &group{id: id, p: p, st: st, read: d.W}
 		lost, err := s.write(ctx, []*group{g}, s.now())
 		switch {
 		case err != nil:

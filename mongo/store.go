@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -40,9 +41,11 @@ const docVersion = 2
 // ErrContention means a check gave up because its conditional write lost
 // the race to other writers of the same document Options.MaxRetries+1
 // times in a row. Nothing was consumed (but see Stats.Stranded for
-// AllowAll). The failover coordinator counts it as a failure of the tier,
-// like a timeout: a key that hot needs Redis.
-var ErrContention = errors.New("smartlimit: mongostore: too much contention on one document (conditional update kept losing)")
+// AllowAll). It matches smartlimit.ErrNotDecided: one hot document is the
+// condition of its key, not an outage, so a failover coordinator decides
+// that request on its next tier and keeps the Mongo tier's breaker closed
+// for the other keys. A key that hot needs Redis.
+var ErrContention = fmt.Errorf("smartlimit: mongostore: too much contention on one document (conditional update kept losing): %w", smartlimit.ErrNotDecided)
 
 // Options configures a Store. The zero Options is ready to use: every zero
 // field means its default.
@@ -378,6 +381,7 @@ func (s *Store) run(ctx context.Context, groups []*group) error {
 		var writes []*group
 		for _, g := range pending {
 			st := newState(&g.p, docs[g.id])
+			g.read = token(docs[g.id])
 			for i := range g.items {
 				it := &g.items[i]
 				it.d = st.step(now, it.cost, it.lease)
@@ -407,6 +411,7 @@ type group struct {
 	st    *state // the state decided, when it changed
 	err   error  // set when the group failed on its own
 
+	read    int64 // the token (w) of the document st was decided from; 0: absent or none
 	token   int64 // the random token of the last write (w)
 	written bool  // the last write took effect
 }
@@ -432,7 +437,7 @@ type doc struct {
 	IDs      []string  `bson:"ids,omitempty"`
 	DL       []int64   `bson:"dl,omitempty"`
 	HW       int64     `bson:"hw,omitempty"`
-	W        int64     `bson:"w"` // the token of the write that stored this version
+	W        int64     `bson:"w"` // the random token of the write that stored this version
 	ExpireAt time.Time `bson:"expireAt"`
 }
 
@@ -479,11 +484,15 @@ func (s *Store) get(ctx context.Context, id string) (*doc, error) {
 }
 
 // write stores each group's new state on the condition that the document
-// still has the version the state was decided from (absent: version 0),
-// in one round trip. The update is an upsert, so an absent document is
-// inserted; when the condition fails the upsert tries to insert a second
-// document with the same _id, and the duplicate-key error is how a lost
-// race shows. write returns the groups that lost and marks those written;
+// is still the one the state was decided from, in one round trip: that it
+// still carries the token (w) the state read, or, for a document that was
+// absent, that there is none (no stored document has v 0). The token and
+// not the version, because versions repeat: a document deleted (by Reset,
+// the TTL index or Cleanup) and created again restarts at v 1, and a check
+// that read the old one would overwrite the new one. The update is an
+// upsert, so an absent document is inserted; when the condition fails the
+// upsert tries to insert a second document with the same _id, and the
+// duplicate-key error is how a lost race shows. write returns the groups that lost and marks those written;
 // groups whose write the server rejected otherwise get their err set. Its
 // own error means the round trip failed as a whole, and some writes may
 // have been applied.
@@ -496,10 +505,10 @@ func (s *Store) get(ctx context.Context, id string) (*doc, error) {
 func (s *Store) write(ctx context.Context, groups []*group, now int64) (lost []*group, err error) {
 	models := make([]mongo.WriteModel, len(groups))
 	for i, g := range groups {
-		g.token, g.written = rand.Int64(), false
+		g.token, g.written = newToken(), false
 		set := append(g.st.fields(now, g.st.v+1), bson.E{Key: "w", Value: g.token})
 		models[i] = mongo.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: g.st.v}}).
+			SetFilter(g.condition()).
 			SetUpdate(bson.D{{Key: "$set", Value: set}}).
 			SetUpsert(true)
 	}
@@ -548,6 +557,33 @@ func (s *Store) write(ctx context.Context, groups []*group, now int64) (lost []*
 	}
 	return lost, nil
 }
+
+// condition is the filter of g's write: the document g.st was decided
+// from, as write describes.
+func (g *group) condition() bson.D {
+	switch {
+	case g.st.v == 0:
+		return bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: int64(0)}}
+	case g.read != 0:
+		return bson.D{{Key: "_id", Value: g.id}, {Key: "w", Value: g.read}}
+	}
+	// A document with no token, from a version of this package that reset
+	// it to 0 on an undo: its version is all there is to go by, once; the
+	// write gives it a token.
+	return bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: g.st.v}, {Key: "w", Value: bson.D{{Key: "$in", Value: bson.A{int64(0), nil}}}}}
+}
+
+// token returns the write token of d, 0 when d is absent.
+func token(d *doc) int64 {
+	if d == nil {
+		return 0
+	}
+	return d.W
+}
+
+// newToken returns a random write token, never 0 (no token). 63 random
+// bits: two writes of one document share one with a chance of 2^-63.
+func newToken() int64 { return rand.Int64N(math.MaxInt64) + 1 }
 
 func isDuplicateKey(we mongo.WriteError) bool {
 	return we.Code == 11000 || we.Code == 11001 || we.Code == 12582

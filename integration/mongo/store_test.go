@@ -181,6 +181,71 @@ func TestLostRaceIsDecidedAgain(t *testing.T) {
 	}
 }
 
+// TestStaleWriteAfterResetLoses is the issue "Hold at the edges", item 8:
+// writes were conditional on {_id, v} and a document re-created after a
+// delete restarts at v=1, so a check that read the old document before a
+// Reset overwrote the new one and let extra requests pass. Here the old
+// document (v=1, 1 of 3 used) is read, then Reset, then re-created at v=1
+// by a request of cost 3; the stale check's write must lose and be decided
+// again on the new document, so that exactly 3 units pass after the Reset.
+func TestStaleWriteAfterResetLoses(t *testing.T) {
+	srv := startServer(t)
+	other, c := newStore(t, srv, mongostore.Options{})
+	l := smartlimit.PerHour(3)
+	allowN(t, other, "k", l, 1) // the old document
+	var races atomic.Int64
+	st := interfering(t, other, c, mongostore.Options{}, &races, func() {
+		if err := other.Reset(ctx, "k", l); err != nil {
+			t.Error(err)
+		}
+		if r := allowN(t, other, "k", l, 3); !r.Allowed {
+			t.Errorf("re-creating the document after Reset: %+v, want allowed", r)
+		}
+	})
+	races.Store(1)
+	admitted := int64(3) // the new document's request
+	if r := allowN(t, st, "k", l, 1); r.Allowed {
+		admitted++ // the stale check
+	}
+	for range 5 {
+		if r := allowN(t, other, "k", l, 1); r.Allowed {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Errorf("%d units passed after the Reset, want exactly 3 (the limit)", admitted)
+	}
+	if got, want := st.Stats().Conflicts, int64(1); got != want {
+		t.Errorf("stale check's Conflicts = %d, want %d: its write must lose to the re-created document", got, want)
+	}
+}
+
+// TestUntokenedDocument checks the documents an older version left with no
+// write token (w 0 after an undo, or none): a check still writes them, on
+// their version, once, and gives them a token.
+func TestUntokenedDocument(t *testing.T) {
+	srv := startServer(t)
+	st, _ := newStore(t, srv, mongostore.Options{})
+	coll := st.Collection()
+	l := smartlimit.PerMinute(10)
+	const id = "{k}:gcra:1:6000000:10:v1"
+	for i, strip := range []bson.D{
+		{{Key: "$set", Value: bson.D{{Key: "w", Value: int64(0)}}}},
+		{{Key: "$unset", Value: bson.D{{Key: "w", Value: ""}}}},
+	} {
+		allowN(t, st, "k", l, 1)
+		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, strip); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := st.AllowN(ctx, "k", l, 1); err != nil || !r.Allowed || r.Remaining != int64(10-2*(i+1)) {
+			t.Fatalf("case %d: AllowN = %+v, %v; want allowed with Remaining %d", i, r, err, 10-2*(i+1))
+		}
+		if w, _ := rawDoc(t, coll, id)["w"].(int64); w == 0 {
+			t.Errorf("case %d: the document still has no token after a write", i)
+		}
+	}
+}
+
 // TestAllowManyBatch checks a batch of several keys, with repeats decided
 // in request order on one document, and one document lost to another
 // writer and decided again alone.

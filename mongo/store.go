@@ -561,16 +561,10 @@ func (s *Store) write(ctx context.Context, groups []*group, now int64) (lost []*
 // condition is the filter of g's write: the document g.st was decided
 // from, as write describes.
 func (g *group) condition() bson.D {
-	switch {
-	case g.st.v == 0:
+	if g.st.v == 0 {
 		return bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: int64(0)}}
-	case g.read != 0:
-		return bson.D{{Key: "_id", Value: g.id}, {Key: "w", Value: g.read}}
 	}
-	// A document with no token, from a version of this package that reset
-	// it to 0 on an undo: its version is all there is to go by, once; the
-	// write gives it a token.
-	return bson.D{{Key: "_id", Value: g.id}, {Key: "v", Value: g.st.v}, {Key: "w", Value: bson.D{{Key: "$in", Value: bson.A{int64(0), nil}}}}}
+	return bson.D{{Key: "_id", Value: g.id}, {Key: "w", Value: g.read}}
 }
 
 // token returns the write token of d, 0 when d is absent.

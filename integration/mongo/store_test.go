@@ -220,32 +220,6 @@ func TestStaleWriteAfterResetLoses(t *testing.T) {
 	}
 }
 
-// TestUntokenedDocument checks the documents an older version left with no
-// write token (w 0 after an undo, or none): a check still writes them, on
-// their version, once, and gives them a token.
-func TestUntokenedDocument(t *testing.T) {
-	srv := startServer(t)
-	st, _ := newStore(t, srv, mongostore.Options{})
-	coll := st.Collection()
-	l := smartlimit.PerMinute(10)
-	const id = "{k}:gcra:1:6000000:10:v1"
-	for i, strip := range []bson.D{
-		{{Key: "$set", Value: bson.D{{Key: "w", Value: int64(0)}}}},
-		{{Key: "$unset", Value: bson.D{{Key: "w", Value: ""}}}},
-	} {
-		allowN(t, st, "k", l, 1)
-		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, strip); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := st.AllowN(ctx, "k", l, 1); err != nil || !r.Allowed || r.Remaining != int64(10-2*(i+1)) {
-			t.Fatalf("case %d: AllowN = %+v, %v; want allowed with Remaining %d", i, r, err, 10-2*(i+1))
-		}
-		if w, _ := rawDoc(t, coll, id)["w"].(int64); w == 0 {
-			t.Errorf("case %d: the document still has no token after a write", i)
-		}
-	}
-}
-
 // TestAllowManyBatch checks a batch of several keys, with repeats decided
 // in request order on one document, and one document lost to another
 // writer and decided again alone.

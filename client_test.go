@@ -623,3 +623,26 @@ func testSlidingWindowHugeCost(t *testing.T, rc rueidis.Client) {
 		t.Fatalf("a minute on: AllowN = %+v, %v; want allowed, Remaining 10000", r, err)
 	}
 }
+
+// "hw" is the member that holds a concurrency key's newest lease time, not
+// a lease: releasing it by that ID releases nothing, and the key's time
+// still does not run back.
+func TestReleaseLeaseHW(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 1, 40, 0, time.UTC)
+	s := smartlimittest.New(t, smartlimit.WithClientClock(func() time.Time { return now }))
+	l := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 2, Period: 10 * time.Second}
+	if _, r, err := s.Client.Acquire(ctx, "k", l); err != nil || !r.Allowed {
+		t.Fatalf("Acquire = %+v, %v", r, err)
+	}
+	if held, err := s.Client.ReleaseLease(ctx, "k", l, "hw"); held || err != nil {
+		t.Fatalf(`ReleaseLease("hw") = %v, %v; want false: no such lease`, held, err)
+	}
+	now = now.Add(-50 * time.Second) // a clock behind: decided at the newest lease's time
+	if _, r, err := s.Client.Acquire(ctx, "k", l); err != nil || !r.Allowed || r.ResetAfter != 60*time.Second {
+		t.Fatalf("Acquire 50 s behind = %+v, %v; want allowed, ResetAfter 60s", r, err)
+	}
+	now = now.Add(51 * time.Second)
+	if _, r, err := s.Client.Acquire(ctx, "k", l); err != nil || r.Allowed {
+		t.Fatalf("third Acquire with 2 in flight = %+v, %v; want denied", r, err)
+	}
+}

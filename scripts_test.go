@@ -19,14 +19,14 @@ var manifest = []struct {
 	version int
 	sha1    string
 }{
-	{"gcra", 5, "0795aae26da1633769af5e4f1e94d9ddaa966712"},
-	{"token_bucket", 5, "9983e27b7411eac65ad4bd8d618015622da9165e"},
-	{"fixed_window", 5, "9d0a54f68b3503877938a0ceac933adac0384057"},
-	{"sliding_window", 5, "d354259cf837243a747a0844b9c34043f09edb57"},
-	{"sliding_window_counter", 5, "5808fa7e19e8855992755c1c975b2023e2137ba7"},
-	{"leaky_bucket", 5, "75608bc9ac337981bb8a34bf39de8ba13751a7bd"},
-	{"concurrency", 5, "37fdf4372f3e2bb9b055c9737cea09a34a89d38d"},
-	{"multi", 5, "47d9d3cf123cb6d699abe0feb8738ab8b4b8c36c"},
+	{"gcra", 5, "de68350c9eb7735de667263169e158697e950b38"},
+	{"token_bucket", 5, "ef87f54215bf58657767a54aa4dcc7fd10812b04"},
+	{"fixed_window", 5, "b80f9bb24883ddeed321b861c08ceac1fdabce11"},
+	{"sliding_window", 5, "9ee2795e595276555be87dd1dd186cfc1213b861"},
+	{"sliding_window_counter", 5, "9f0d26e86ef00ef6cc1e0de19e5884532a316716"},
+	{"leaky_bucket", 5, "b7d04417d255b459a329d8712044e0452fcf2e04"},
+	{"concurrency", 5, "481afff3bdb634fe30188e937184bb7d257025fd"},
+	{"multi", 5, "dd902472b5a1b930aab6d31034ae78e379da87c4"},
 }
 
 func TestManifest(t *testing.T) {

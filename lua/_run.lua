@@ -67,7 +67,11 @@ local out = {}
 if mode == '3' then
   for r = 1, nr do
     for k = RK[r], RK[r] + RN[r] - 1 do
-      out[k] = redis.call('ZREM', KEYS[k], RB[r])
+      if RB[r] == 'hw' then
+        out[k] = 0 -- concurrency's high-water member, not a lease
+      else
+        out[k] = redis.call('ZREM', KEYS[k], RB[r])
+      end
     end
   end
   return out

@@ -2,10 +2,11 @@
 -- Concurrency: a sorted set of lease IDs scored by their deadline in µs. At
 -- most R leases are in flight; a lease leaves when released or when its
 -- deadline (acquired at now, held for P µs) passes. B carries the lease ID.
--- The member "hw", scored -1-HW, holds the instant the newest lease was
--- taken at: while a lease is in flight the key's time does not run below it,
--- so a clock that steps back cannot date leases early (and, once corrected,
--- let more than R be in flight). Durations are measured from now.
+-- The member "hw" (a reserved lease ID: release ignores it), scored
+-- -1-HW, holds the instant the newest lease was taken at: while a lease is
+-- in flight the key's time does not run below it, so a clock that steps
+-- back cannot date leases early (and, once corrected, let more than R be in
+-- flight). Durations are measured from now.
 ALG[6] = function(key, now, P, R, id, n, commit)
   local t = now
   local hw = redis.call('ZSCORE', key, 'hw')

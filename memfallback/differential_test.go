@@ -418,3 +418,139 @@ func TestDifferentialSlidingWindowWrap(t *testing.T) {
 		t.Errorf("after the wrap: Peek = %+v, %v; want Remaining 0", r, err)
 	}
 }
+
+// runOps runs ops on b from T0 and returns every Result.
+func runOps(t *testing.T, b *diffBackend, ops []diffOp) []Result {
+	t.Helper()
+	now := limitertest.T0
+	var out []Result
+	for _, o := range ops {
+		now = now.Add(o.advance)
+		b.set(now)
+		r, err := b.do(context.Background(), o)
+		if err != nil {
+			t.Fatalf("%s: %v: %v", b.name, o, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// slidingWindowEdges are sequences on which the sliding window's count
+// once went wrong (clocks behind a check that dropped entries, which an
+// earlier v5 draft did on every check), each with the Result its last step
+// must give. Every tier must give it, and the same Results on the way.
+var slidingWindowEdges = []struct {
+	name  string
+	limit smartlimit.Limit
+	ops   func(l []smartlimit.Limit) []diffOp
+	want  Result
+}{
+	{
+		// A check at 10.7 s, then a clock 200 ms behind it (not behind the
+		// newest entry): the window (9.5s, 10.5s] holds 2. The count once
+		// took the key's whole history: Remaining -23.
+		name:  "step back after a check",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 3, Period: time.Second},
+		ops: func(l []smartlimit.Limit) []diffOp {
+			var ops []diffOp
+			for i := range 26 { // 0s, 0.4s, …, 10s
+				ops = append(ops, diffOp{kind: opAllowN, advance: time.Duration(min(i, 1)) * 400 * time.Millisecond, key: "n", limits: l, cost: 1})
+			}
+			return append(ops,
+				diffOp{kind: opAllowN, advance: 700 * time.Millisecond, key: "n", limits: l, cost: 0},
+				diffOp{kind: opAllowN, advance: -200 * time.Millisecond, key: "n", limits: l, cost: 0})
+		},
+		want: Result{Allowed: true, Limit: 3, Remaining: 1, ResetAfter: 500 * time.Millisecond},
+	},
+	{
+		// 70 entries out of the window at once (Redis drops at most 64 a
+		// call, Go all of them), then a clock behind that check: the window
+		// (68.5ms, 1068.5ms] holds the entry at 69 ms.
+		name:  "more out of the window than one call drops",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 100, Period: time.Second},
+		ops: func(l []smartlimit.Limit) []diffOp {
+			var ops []diffOp
+			for i := range 70 { // 0ms … 69ms
+				ops = append(ops, diffOp{kind: opAllowN, advance: time.Duration(min(i, 1)) * time.Millisecond, key: "k", limits: l, cost: 1})
+			}
+			return append(ops,
+				diffOp{kind: opAllowN, advance: 1931 * time.Millisecond, key: "k", limits: l, cost: 0},
+				diffOp{kind: opAllowN, advance: -931500 * time.Microsecond, key: "k", limits: l, cost: 0})
+		},
+		want: Result{Allowed: true, Limit: 100, Remaining: 99, ResetAfter: 500 * time.Microsecond},
+	},
+	{
+		// A peek at 1.6 s, then a clock behind it: the window (0.2s, 1.2s]
+		// holds the 2 units of 0.5 s. memfallback's peek once dropped them
+		// with the entry it took back.
+		name:  "step back after a peek",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 3, Period: time.Second},
+		ops: func(l []smartlimit.Limit) []diffOp {
+			return []diffOp{
+				{kind: opAllowN, key: "p", limits: l, cost: 1},
+				{kind: opAllowN, advance: 500 * time.Millisecond, key: "p", limits: l, cost: 2},
+				{kind: opPeek, advance: 1100 * time.Millisecond, key: "p", limits: l},
+				{kind: opAllowN, advance: -400 * time.Millisecond, key: "p", limits: l, cost: 2},
+			}
+		},
+		want: Result{Limit: 3, Remaining: 1, ResetAfter: 300 * time.Millisecond, RetryAfter: 300 * time.Millisecond},
+	},
+	{
+		// The same, with an accepted request at 2 s, which drops entries:
+		// the step back then decides at 2 s.
+		name:  "more out of the window than one call drops, accepted",
+		limit: smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 100, Period: time.Second},
+		ops: func(l []smartlimit.Limit) []diffOp {
+			var ops []diffOp
+			for i := range 70 {
+				ops = append(ops, diffOp{kind: opAllowN, advance: time.Duration(min(i, 1)) * time.Millisecond, key: "k", limits: l, cost: 1})
+			}
+			return append(ops,
+				diffOp{kind: opAllowN, advance: 1931 * time.Millisecond, key: "k", limits: l, cost: 1},
+				diffOp{kind: opAllowN, advance: -931500 * time.Microsecond, key: "k", limits: l, cost: 0})
+		},
+		want: Result{Allowed: true, Limit: 100, Remaining: 99, ResetAfter: 1931500 * time.Microsecond},
+	},
+}
+
+func TestDifferentialSlidingWindowEdges(t *testing.T) {
+	rc := realRedis(t)
+	for i, tc := range slidingWindowEdges {
+		t.Run(tc.name, func(t *testing.T) {
+			// Persistent keys: the clock steps back over keys' expiry.
+			backends := []*diffBackend{persistentMiniredisBackend(t), memBackend(t)}
+			if rc != nil {
+				backends = append(backends, realRedisBackend(t, rc, fmt.Sprint("edge", i)))
+			}
+			ops := tc.ops([]smartlimit.Limit{tc.limit})
+			runDiff(t, tc.name, ops, backends)
+			if rs := runOps(t, memBackend(t), ops); rs[len(rs)-1] != tc.want {
+				t.Errorf("last step = %+v, want %+v", rs[len(rs)-1], tc.want)
+			}
+		})
+	}
+}
+
+// After the counts wrap at 2^52, a clock behind the check that dropped
+// entries must still see the window's units: here the window (2h45m, 3h45m]
+// already holds 2^50, the limit, and another 2^50 once passed.
+func TestDifferentialSlidingWindowWrapStepBack(t *testing.T) {
+	const R = 1 << 50
+	l := []smartlimit.Limit{{Algorithm: smartlimit.SlidingWindow, Rate: R, Period: time.Hour}}
+	var ops []diffOp
+	for i := range 8 { // 0h, 0h30, …, 3h30: the 8th reaches 2^52
+		ops = append(ops, diffOp{kind: opAllowN, advance: time.Duration(min(i, 1)) * 30 * time.Minute, key: "w", limits: l, cost: R / 2})
+	}
+	ops = append(ops,
+		diffOp{kind: opAllowN, advance: 45 * time.Minute, key: "w", limits: l, cost: 0},
+		diffOp{kind: opAllowN, advance: -30 * time.Minute, key: "w", limits: l, cost: R})
+	backends := []*diffBackend{persistentMiniredisBackend(t), memBackend(t)}
+	if rc := realRedis(t); rc != nil {
+		backends = append(backends, realRedisBackend(t, rc, "wrapback"))
+	}
+	runDiff(t, "wrap, step back", ops, backends)
+	if rs := runOps(t, memBackend(t), ops); rs[len(rs)-1].Allowed {
+		t.Errorf("cost 2^50 into a window holding 2^50: %+v, want denied", rs[len(rs)-1])
+	}
+}

@@ -52,12 +52,12 @@
 // The _id is the Redis key without its prefix, {KEY}:ALGORITHM:R:P:CAPACITY:vN,
 // so 10/s and 20/2s share state as in Redis, a changed limit starts fresh,
 // and a new document format (vN) never reads an old one. Beside the state
-// (a, b, c for the fixed-size algorithms; t, the log of a sliding window;
-// ids and dl, the leases of a concurrency limit) each document holds its
-// version v, the random token w of the write that stored it (after a bulk
-// write that reported errors, the tokens, not the error indexes, tell
-// which writes took effect), and expireAt, the instant its limit is back
-// to full and unused.
+// (a, b, c for the fixed-size algorithms; t, u and n, the log of a sliding
+// window; ids, dl and hw, the leases of a concurrency limit) each document
+// holds its version v, the random token w of the write that stored it
+// (after a bulk write that reported errors, the tokens, not the error
+// indexes, tell which writes took effect), and expireAt, the instant its
+// limit is back to full and unused.
 // A TTL index on expireAt (EnsureIndexes) deletes idle documents; where the
 // server has no TTL indexes, Cleanup does. The smartlimit command runs both
 // ("smartlimit mongo indexes", "smartlimit mongo cleanup") and checks the

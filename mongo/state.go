@@ -31,10 +31,10 @@ func newState(p *algo.Params, d *doc) *state {
 	case algo.SlidingWindow:
 		// The two arrays are written together; a document edited by hand
 		// into unequal lengths keeps the entries it can pair.
-		k := min(len(d.T), len(d.Cum))
+		k := min(len(d.T), len(d.Before), len(d.N))
 		st.log.E = make([]algo.LogEntry, k)
 		for i := range k {
-			st.log.E[i] = algo.LogEntry{T: d.T[i], Cum: d.Cum[i]}
+			st.log.E[i] = algo.LogEntry{T: d.T[i], Before: d.Before[i], N: d.N[i]}
 		}
 	case algo.Concurrency:
 		k := min(len(d.IDs), len(d.DL))
@@ -75,7 +75,7 @@ func (st *state) clone() *state {
 // fields returns the $set that stores st at now as version v: the version,
 // the expiry and the algorithm's fields. expireAt is when the state is
 // back to full and unused, so that a TTL index (or Cleanup) deleting the
-// document then changes no decision. It prunes st's log or leases first.
+// document then changes no decision. Its step drops expired leases first.
 func (st *state) fields(now, v int64) bson.D {
 	reset := st.step(now, 0, "").ResetAfter
 	// BSON dates hold milliseconds: round up, never expire early.
@@ -84,11 +84,11 @@ func (st *state) fields(now, v int64) bson.D {
 	f = append(f, bson.E{Key: "v", Value: v}, bson.E{Key: "expireAt", Value: expireAt})
 	switch st.p.Kind {
 	case algo.SlidingWindow:
-		t, c := make([]int64, len(st.log.E)), make([]int64, len(st.log.E))
+		t, b, n := make([]int64, len(st.log.E)), make([]int64, len(st.log.E)), make([]int64, len(st.log.E))
 		for i, e := range st.log.E {
-			t[i], c[i] = e.T, e.Cum
+			t[i], b[i], n[i] = e.T, e.Before, e.N
 		}
-		f = append(f, bson.E{Key: "t", Value: t}, bson.E{Key: "n", Value: c})
+		f = append(f, bson.E{Key: "t", Value: t}, bson.E{Key: "u", Value: b}, bson.E{Key: "n", Value: n})
 	case algo.Concurrency:
 		f = append(f, bson.E{Key: "ids", Value: nonNil(st.ls.ID)}, bson.E{Key: "dl", Value: nonNil(st.ls.Deadline)}, bson.E{Key: "hw", Value: st.ls.HW})
 	default:

@@ -424,7 +424,7 @@ type item struct {
 
 // doc is the stored document of one key under one limit. Only the fields
 // of its algorithm are set beside v, w and expireAt: a, b, c for the fixed-size states (algo.State),
-// t and n for SlidingWindow (algo.Log), ids, dl and hw for Concurrency
+// t, u and n for SlidingWindow (algo.Log), ids, dl and hw for Concurrency
 // (algo.Leases).
 type doc struct {
 	ID       string    `bson:"_id"`
@@ -433,7 +433,8 @@ type doc struct {
 	B        int64     `bson:"b,omitempty"`
 	C        int64     `bson:"c,omitempty"`
 	T        []int64   `bson:"t,omitempty"`
-	Cum      []int64   `bson:"n,omitempty"`
+	Before   []int64   `bson:"u,omitempty"`
+	N        []int64   `bson:"n,omitempty"`
 	IDs      []string  `bson:"ids,omitempty"`
 	DL       []int64   `bson:"dl,omitempty"`
 	HW       int64     `bson:"hw,omitempty"`

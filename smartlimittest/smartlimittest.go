@@ -83,6 +83,9 @@ func (s *Server) Now() time.Time { return s.now }
 func (s *Server) SetTime(t time.Time) {
 	s.now = t
 	if t.Before(s.latest) {
+		// Apply the forward time still pending (miniredis applies it on
+		// the next access, and ClockTTL would drop it), then freeze.
+		s.Miniredis.DB(0)
 		s.Miniredis.ClockTTL(false)
 		s.Miniredis.SetTime(t)
 		s.back = true

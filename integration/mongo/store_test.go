@@ -79,8 +79,8 @@ func TestDocumentShape(t *testing.T) {
 	}
 
 	// A sliding window stores its log, one entry per accepted request (its
-	// instant in t, the units accepted through it in n); a concurrency
-	// limit its leases.
+	// instant in t, the units accepted before it in u, its cost in n); a
+	// concurrency limit its leases.
 	sw := smartlimit.Limit{Algorithm: smartlimit.SlidingWindow, Rate: 5, Period: time.Second}
 	allowN(t, st, "bob", sw, 2)
 	allowN(t, st, "bob", sw, 1)
@@ -88,8 +88,11 @@ func TestDocumentShape(t *testing.T) {
 	if got := asArray(t, swDoc["t"]); len(got) != 2 {
 		t.Errorf("sliding window log t = %v, want 2 entries", got)
 	}
-	if got := asArray(t, swDoc["n"]); len(got) != 2 || fmt.Sprint(got) != "[2 3]" {
-		t.Errorf("sliding window log n = %v, want [2 3]", got)
+	if got := asArray(t, swDoc["u"]); len(got) != 2 || fmt.Sprint(got) != "[0 2]" {
+		t.Errorf("sliding window log u = %v, want [0 2]", got)
+	}
+	if got := asArray(t, swDoc["n"]); fmt.Sprint(got) != "[2 1]" {
+		t.Errorf("sliding window log n = %v, want [2 1]", got)
 	}
 	cc := smartlimit.Limit{Algorithm: smartlimit.Concurrency, Rate: 3, Period: time.Minute}
 	lease, _, err := st.Acquire(ctx, "bob", cc)

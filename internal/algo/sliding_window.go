@@ -1,52 +1,34 @@
 package algo
 
-// LogModulus is the modulus of a sliding window log's cumulative counts.
-// Counts are kept modulo 2^52 so that they never leave the range a Lua
-// number holds exactly, however long a key stays busy; a window never holds
-// more than Rate ≤ 2^50 units, so differences of counts modulo 2^52 are
-// exact.
+// LogModulus is the modulus of a sliding window log's counts. Counts are
+// kept modulo 2^52 so that they never leave the range a Lua number holds
+// exactly, however long a key stays busy; a window never holds more than
+// Rate ≤ 2^50 units, so differences of counts modulo 2^52 are exact.
 const LogModulus = 1 << 52
 
 // LogEntry is one accepted request of a sliding window log: its instant
-// (µs) and the units accepted through it, cumulative modulo LogModulus.
-type LogEntry struct{ T, Cum int64 }
+// (µs), its cost N, and the units the log had accepted before it (Before,
+// modulo LogModulus).
+type LogEntry struct{ T, Before, N int64 }
 
 // Log is the state of SlidingWindow: one entry per accepted request (not
 // per unit, so one check adds at most one entry whatever its cost), oldest
-// first, instants non-decreasing. Besides the entries of the window it keeps
-// the newest entry that has left it, the anchor: the units in the window
-// are the newest entry's Cum less the anchor's, or less 0 while no entry has
-// left (counts start at 0 with the log). Its zero value is empty.
+// first, instants non-decreasing. The units in a window are the newest
+// entry's Before+N less the Before of the window's oldest entry, so entries
+// that left the window need not be kept; they are dropped when a request
+// is accepted. Its zero value is empty.
 type Log struct{ E []LogEntry }
-
-// window prunes l for a decision at t and returns the index of its first
-// entry in the window (t-P, t] and the count before it (the anchor's Cum,
-// or 0). Entries older than the anchor are dropped; they change nothing.
-func (l *Log) window(P, t int64) (first int, base int64) {
-	// lo becomes the number of entries at or before t-P.
-	lo, hi := 0, len(l.E)
-	for lo < hi {
-		if m := int(uint(lo+hi) >> 1); l.E[m].T > t-P {
-			hi = m
-		} else {
-			lo = m + 1
-		}
-	}
-	if lo == 0 {
-		return 0, 0
-	}
-	l.E = l.E[lo-1:] // keep the anchor
-	return 1, l.E[0].Cum
-}
 
 // mod returns a modulo LogModulus in [0, LogModulus).
 func mod(a int64) int64 { return a & (LogModulus - 1) }
 
 // StepSlidingWindow is the exact sliding window: at most R units in any
-// window (now-P, now]. When allowed with n > 0 the log gains one entry;
-// otherwise it is only pruned, which changes no decision. Time never runs
-// backwards for a key: before the newest entry the step decides at that
-// entry's instant, and measures the durations it returns from now.
+// window (now-P, now]. When allowed with n > 0 the log drops the entries
+// that left the window and gains one; otherwise it is left as it was. Time
+// never runs backwards for a key: before the newest entry the step decides
+// at that entry's instant, and measures the durations it returns from now.
+// (Entries are dropped only once they have left the newest entry's window,
+// which every later step's window starts after.)
 func StepSlidingWindow(p *Params, l *Log, now, n int64) Decision {
 	t := now
 	var newest LogEntry
@@ -54,20 +36,22 @@ func StepSlidingWindow(p *Params, l *Log, now, n int64) Decision {
 		newest = l.E[k-1]
 		t = max(t, newest.T) // monotonic guard
 	}
-	first, base := l.window(p.P, t)
-	count := mod(newest.Cum - base)
-	reset := int64(0)
-	if count > 0 {
+	first := l.outside(t - p.P) // the index of the window's oldest entry
+	var count, base, reset int64
+	if first < len(l.E) {
+		base = l.E[first].Before
+		count = mod(newest.Before + newest.N - base)
 		reset = newest.T + p.P - now
 	}
 	if n > p.R {
 		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: Never}
 	}
 	if need := count + n - p.R; need > 0 {
-		// The oldest entry whose leaving frees need units leaves at T+P.
-		lo, hi := first, len(l.E)-1 // the newest entry frees count ≥ need
+		// The oldest entry whose leaving frees need units leaves at T+P;
+		// the newest frees count ≥ need.
+		lo, hi := first, len(l.E)-1
 		for lo < hi {
-			if m := int(uint(lo+hi) >> 1); mod(l.E[m].Cum-base) >= need {
+			if m := int(uint(lo+hi) >> 1); mod(l.E[m].Before+l.E[m].N-base) >= need {
 				hi = m
 			} else {
 				lo = m + 1
@@ -76,10 +60,26 @@ func StepSlidingWindow(p *Params, l *Log, now, n int64) Decision {
 		return Decision{Remaining: p.R - count, ResetAfter: reset, RetryAfter: l.E[lo].T + p.P - now}
 	}
 	if n > 0 {
-		l.E = append(l.E, LogEntry{T: t, Cum: mod(newest.Cum + n)})
+		// Drop what left the newest entry's window: no later step looks
+		// there, even when this entry is taken back (memfallback's peeks
+		// and all-or-nothing checks undo a step by dropping it).
+		l.E = append(l.E[l.outside(newest.T-p.P):], LogEntry{T: t, Before: mod(newest.Before + newest.N), N: n})
 		reset = t + p.P - now
 	}
 	return Decision{Allowed: true, Remaining: p.R - count - n, ResetAfter: reset}
+}
+
+// outside returns the number of entries at or before instant x.
+func (l *Log) outside(x int64) int {
+	lo, hi := 0, len(l.E)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); l.E[m].T > x {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
 }
 
 // Leases is the state of Concurrency: lease IDs and their deadlines (µs),

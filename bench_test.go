@@ -165,7 +165,7 @@ func BenchmarkRealPipelined100Evalsha(b *testing.B) {
 	}
 	// The arguments AllowN sends for l: 1e6 per second reduces to P = 1
 	// tick per unit, R = 1 tick per µs.
-	args := []string{"0", "0", "0", "1", "1", "1000000000", "1", "1"}
+	args := []string{"", "0", "0", "1", "1", "1000000000", "1", "1"}
 	cmds := make(rueidis.Commands, 100)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -187,7 +187,7 @@ func TestPipelinedBenchmarkArgs(t *testing.T) {
 	s := smartlimittest.New(t)
 	l := bigLimit
 	key, err := s.Client.Key("user0", l)
-	if want := "sl:{user0}:gcra:1:1:1000000000:v5"; key != want || err != nil {
+	if want := "sl:{user0}:gcra:1:1:1000000000:s1"; key != want || err != nil {
 		t.Fatalf("key %q, %v; want %q", key, err, want)
 	}
 }

@@ -23,14 +23,16 @@ const DefaultPrefix = "sl"
 //
 // A check of key under a limit touches the Redis keys
 //
-//	PREFIX:{KEY}:ALGORITHM:R:P:CAPACITY:vVERSION
+//	PREFIX:{KEY}:ALGORITHM:R:P:CAPACITY:sSTATE
 //
 // where R/P is the limit's rate per microsecond (for bucket algorithms
 // reduced to lowest terms, so 10/s and 20/2s share state; for windows the
-// rate and the period in µs), and VERSION the scripts' version. All of one
-// user key's limits share a Cluster hash slot, a changed limit starts from
-// fresh state, and a new script version never reads an old version's
-// state. Every key expires when its state is back to full.
+// rate and the period in µs), and STATE the version of the algorithm's
+// state format (Script.State). All of one user key's limits share a
+// Cluster hash slot, a changed limit starts from fresh state, a new state
+// format never reads an old one's state, and a script that changes but
+// keeps its state format keeps every key and count. Every key expires when
+// its state is back to full.
 //
 // Every call returns by the end of its context, even while Redis stalls,
 // and once the context has ended it returns the context's error, never a
@@ -138,6 +140,11 @@ func (c *Client) redisKey(key string, a Algorithm, p *algo.Params) string {
 
 // appendRedisKey appends the Redis key of key under a and p to b.
 func (c *Client) appendRedisKey(b []byte, key string, a Algorithm, p *algo.Params) []byte {
+	return c.appendStateKey(b, key, a, p, scripts[a].State)
+}
+
+// appendStateKey is appendRedisKey for the state format state.
+func (c *Client) appendStateKey(b []byte, key string, a Algorithm, p *algo.Params, state int) []byte {
 	b = append(b, c.prefix...)
 	b = append(b, ":{"...)
 	b = append(b, key...)
@@ -149,8 +156,8 @@ func (c *Client) appendRedisKey(b []byte, key string, a Algorithm, p *algo.Param
 	b = strconv.AppendInt(b, p.P, 10)
 	b = append(b, ':')
 	b = strconv.AppendInt(b, p.Burst, 10)
-	b = append(b, ":v"...)
-	return strconv.AppendInt(b, int64(scripts[a].Version), 10)
+	b = append(b, ":s"...)
+	return strconv.AppendInt(b, int64(state), 10)
 }
 
 // Modes of the scripts (ARGV[2]).

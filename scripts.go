@@ -21,11 +21,20 @@ var luaFS embed.FS
 // algorithms; a batch of one algorithm runs in that algorithm's script.)
 //
 // A script's source is lua/_lib.lua, its algorithm files and lua/_run.lua,
-// joined after a header line "-- smartlimit:NAME vVERSION". Its calling
-// convention is documented in lua/README.md.
+// joined after a header line "-- smartlimit:NAME vVERSION sSTATE". Its
+// calling convention is documented in lua/README.md.
+//
+// A script has two versions. Version is the source's: it changes whenever
+// a byte of the script does, and names the script in SCRIPT LOAD listings
+// and in the pinned manifest. State is the state format's, the "sN" that
+// ends every key: it changes only when the script reads or writes its state
+// differently. A script that gets faster but keeps its state keeps every
+// key and every count through a deploy, and old and new instances share
+// them during a rolling deploy; a new state format starts from new keys.
 type Script struct {
 	Name    string // "gcra", "token_bucket", ... or "multi"
-	Version int    // bumped whenever the source changes; part of every key
+	Version int    // bumped whenever the source changes
+	State   int    // bumped whenever the state format changes; part of every key; 0 for "multi", which writes each algorithm's state
 	SHA1    string // hex SHA1 of Source, as EVALSHA takes it
 	Source  string
 }
@@ -67,12 +76,16 @@ func buildScripts() [numAlgorithms + 1]*Script {
 	lib, run := read("_lib.lua"), read("_run.lua")
 	var out [numAlgorithms + 1]*Script
 	for i, part := range scriptParts {
-		version := multiVersion
+		version, state := multiVersion, 0
 		if Algorithm(i) < numAlgorithms {
-			version = headerVersion(read(part.files[len(part.files)-1]), part.name)
+			version, state = headerVersions(read(part.files[len(part.files)-1]), part.name)
 		}
 		var b strings.Builder
-		b.WriteString("-- smartlimit:" + part.name + " v" + strconv.Itoa(version) + "\n")
+		b.WriteString("-- smartlimit:" + part.name + " v" + strconv.Itoa(version))
+		if state > 0 {
+			b.WriteString(" s" + strconv.Itoa(state))
+		}
+		b.WriteString("\n")
 		b.WriteString(lib)
 		for _, f := range part.files {
 			b.WriteString(read(f))
@@ -80,21 +93,23 @@ func buildScripts() [numAlgorithms + 1]*Script {
 		b.WriteString(run)
 		src := b.String()
 		sum := sha1.Sum([]byte(src))
-		out[i] = &Script{Name: part.name, Version: version, SHA1: hex.EncodeToString(sum[:]), Source: src}
+		out[i] = &Script{Name: part.name, Version: version, State: state, SHA1: hex.EncodeToString(sum[:]), Source: src}
 	}
 	return out
 }
 
-// headerVersion reads "-- smartlimit:NAME vN" from the first line of an
-// algorithm file.
-func headerVersion(src, name string) int {
+// headerVersions reads "-- smartlimit:NAME vN sM" from the first line of
+// an algorithm file: the source version N and the state format M.
+func headerVersions(src, name string) (version, state int) {
 	line, _, _ := strings.Cut(src, "\n")
-	v, ok := strings.CutPrefix(line, "-- smartlimit:"+name+" v")
-	n, err := strconv.Atoi(v)
-	if !ok || err != nil || n <= 0 {
-		panic("smartlimit: lua/" + name + ".lua must start with \"-- smartlimit:" + name + " vN\"")
+	rest, ok := strings.CutPrefix(line, "-- smartlimit:"+name+" v")
+	v, st, ok2 := strings.Cut(rest, " s")
+	version, err1 := strconv.Atoi(v)
+	state, err2 := strconv.Atoi(st)
+	if !ok || !ok2 || err1 != nil || err2 != nil || version <= 0 || state <= 0 {
+		panic("smartlimit: lua/" + name + ".lua must start with \"-- smartlimit:" + name + " vN sM\"")
 	}
-	return n
+	return version, state
 }
 
 // Scripts returns every embedded script: one per algorithm, in Algorithm

@@ -8,25 +8,28 @@ import (
 	"github.com/smartlimit/smartlimit/smartlimittest"
 )
 
-// manifest pins every script's SHA1 at its version. A script whose source
-// changes must get a new version (in its lua/NAME.lua header, or
-// multiVersion in scripts.go for "multi"): the version is part of every key,
-// so new code never reads state an old script wrote, and old and new
-// versions can run side by side during a rolling deploy. Shared files
-// (lua/_lib.lua, lua/_run.lua) change every script.
+// manifest pins every script's SHA1 at its version, and its state format.
+// A script whose source changes must get a new version (in its lua/NAME.lua
+// header, or multiVersion in scripts.go for "multi"); shared files
+// (lua/_lib.lua, lua/_run.lua) change every script. A script that reads or
+// writes its state differently must also get a new state format (the sN in
+// its header), which is part of every key, so that new code never reads
+// state an old format wrote; one that keeps the format keeps every key and
+// count, and old and new versions share them during a rolling deploy.
 var manifest = []struct {
 	name    string
 	version int
+	state   int
 	sha1    string
 }{
-	{"gcra", 5, "de68350c9eb7735de667263169e158697e950b38"},
-	{"token_bucket", 5, "ef87f54215bf58657767a54aa4dcc7fd10812b04"},
-	{"fixed_window", 5, "b80f9bb24883ddeed321b861c08ceac1fdabce11"},
-	{"sliding_window", 5, "9ee2795e595276555be87dd1dd186cfc1213b861"},
-	{"sliding_window_counter", 5, "9f0d26e86ef00ef6cc1e0de19e5884532a316716"},
-	{"leaky_bucket", 5, "b7d04417d255b459a329d8712044e0452fcf2e04"},
-	{"concurrency", 5, "481afff3bdb634fe30188e937184bb7d257025fd"},
-	{"multi", 5, "dd902472b5a1b930aab6d31034ae78e379da87c4"},
+	{"gcra", 5, 1, "8c67d882569107032efd780f43c590f62bfa7911"},
+	{"token_bucket", 5, 1, "014ad038c0d37268e088793e92afb73f405322d7"},
+	{"fixed_window", 5, 1, "b2211bb303f5e28822a22b0d56842b9fbef737b2"},
+	{"sliding_window", 5, 1, "cbbc78c40b02b7512a4ce6d05421e6b3bf03bdff"},
+	{"sliding_window_counter", 5, 1, "ae6ebb3eb4f5371ebaa4586b0469503fdb6fefa9"},
+	{"leaky_bucket", 5, 1, "bee186000c78706856b30f8b7cba75ad65a20a39"},
+	{"concurrency", 5, 1, "8b37cd94d754dca14d743062277022f1f2b2a1d4"},
+	{"multi", 5, 0, "801b27f8d6a0cc5d26942755f24f366bf449d90c"},
 }
 
 func TestManifest(t *testing.T) {
@@ -45,6 +48,9 @@ func TestManifest(t *testing.T) {
 		}
 		if s.Version != m.version {
 			t.Errorf("%s is v%d, manifest pins v%d: pin SHA1 %s for v%d", s.Name, s.Version, m.version, s.SHA1, s.Version)
+		}
+		if s.State != m.state {
+			t.Errorf("%s has state format s%d, manifest pins s%d: a new format means new keys for every limit; pin it if that is meant", s.Name, s.State, m.state)
 		}
 		if want := "-- smartlimit:" + s.Name + " v"; !strings.HasPrefix(s.Source, want) {
 			t.Errorf("%s source starts %q, want the header %q", s.Name, s.Source[:40], want)

@@ -1,4 +1,4 @@
--- smartlimit:concurrency v5
+-- smartlimit:concurrency v5 s1
 -- Concurrency: a sorted set of lease IDs scored by their deadline in µs. At
 -- most R leases are in flight; a lease leaves when released or when its
 -- deadline (acquired at now, held for P µs) passes. B carries the lease ID.

@@ -1,4 +1,4 @@
--- smartlimit:fixed_window v5
+-- smartlimit:fixed_window v5 s1
 -- Fixed window: one string key "window_start count". Windows are aligned to
 -- multiples of the period P (µs) since the Unix epoch; R units per window.
 -- Durations are measured from now, also when the monotonic guard decides at

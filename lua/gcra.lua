@@ -1,4 +1,4 @@
--- smartlimit:gcra v5
+-- smartlimit:gcra v5 s1
 -- GCRA: one string key holding the theoretical arrival time (TAT) as whole
 -- µs, followed by " frac" (ticks of 1/R µs) when that is not 0. Absent =
 -- full. shaping is true for the leaky bucket, which shares this code.

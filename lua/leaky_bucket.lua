@@ -1,4 +1,4 @@
--- smartlimit:leaky_bucket v5
+-- smartlimit:leaky_bucket v5 s1
 -- Leaky bucket as a meter that shapes: GCRA's state and arithmetic (the next
 -- free slot), but an admitted request is told how long to wait (delay)
 -- behind the queue, and capacity counts the request being served. Needs

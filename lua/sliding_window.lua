@@ -1,4 +1,4 @@
--- smartlimit:sliding_window v5
+-- smartlimit:sliding_window v5 s1
 -- Exact sliding window log: at most R units in any window (now-P, now]. A
 -- sorted set with one member per accepted request (not per unit, so one
 -- check adds one member whatever its cost), scored by its instant in µs.

@@ -1,4 +1,4 @@
--- smartlimit:sliding_window_counter v5
+-- smartlimit:sliding_window_counter v5 s1
 -- Sliding window counter: one string key "window_start prev curr". The units
 -- in (now-P, now] are estimated as prev*(P-elapsed)/P + curr and compared
 -- multiplied out by P, so no fraction is ever rounded. When the monotonic

@@ -1,4 +1,4 @@
--- smartlimit:token_bucket v5
+-- smartlimit:token_bucket v5 s1
 -- Token bucket: one string key "missing last_us", the ticks missing from a
 -- full bucket as of the last update. It refills R ticks per µs, so it is
 -- full at the instant last + missing/R, its TAT; deciding on that TAT as

@@ -18,7 +18,7 @@ func Example_check() {
 	// Output:
 	// key          alice
 	// policy       10/1s
-	// redis key    sl:{alice}:gcra:1:100000:10:v5
+	// redis key    sl:{alice}:gcra:1:100000:10:s1
 	// cost         1
 	// allowed      true
 	// limit        10

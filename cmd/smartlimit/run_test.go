@@ -38,7 +38,7 @@ func TestRunCheckTable(t *testing.T) {
 	}
 	want := `key          alice
 policy       2/1s
-redis key    sl:{alice}:gcra:1:500000:2:v5
+redis key    sl:{alice}:gcra:1:500000:2:s1
 cost         1
 allowed      true
 limit        2

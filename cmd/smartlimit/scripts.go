@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -115,6 +116,7 @@ func runScripts(ctx context.Context, o scriptsOptions) error {
 type ScriptJSON struct {
 	Name    string `json:"name"`
 	Version int    `json:"version"`
+	State   int    `json:"state"` // the state format, part of every key; 0 for "multi"
 	SHA1    string `json:"sha1"`
 	Bytes   int    `json:"bytes"`
 }
@@ -122,15 +124,19 @@ type ScriptJSON struct {
 func listScripts(w io.Writer, asJSON bool) error {
 	var list []ScriptJSON
 	for _, s := range smartlimit.Scripts() {
-		list = append(list, ScriptJSON{Name: s.Name, Version: s.Version, SHA1: s.SHA1, Bytes: len(s.Source)})
+		list = append(list, ScriptJSON{Name: s.Name, Version: s.Version, State: s.State, SHA1: s.SHA1, Bytes: len(s.Source)})
 	}
 	if asJSON {
 		return writeJSON(w, list)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tSHA1\tBYTES")
+	fmt.Fprintln(tw, "NAME\tVERSION\tSTATE\tSHA1\tBYTES")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\tv%d\t%s\t%d\n", s.Name, s.Version, s.SHA1, s.Bytes)
+		state := "-" // "multi" writes each algorithm's state
+		if s.State > 0 {
+			state = "s" + strconv.Itoa(s.State)
+		}
+		fmt.Fprintf(tw, "%s\tv%d\t%s\t%s\t%d\n", s.Name, s.Version, state, s.SHA1, s.Bytes)
 	}
 	return tw.Flush()
 }

@@ -1,10 +1,15 @@
 package smartlimit_test
 
 import (
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/algo"
 	"github.com/smartlimit/smartlimit/smartlimittest"
 )
 
@@ -70,5 +75,31 @@ func TestLoadScriptsSHA(t *testing.T) {
 	s := smartlimittest.New(t)
 	if err := smartlimit.LoadScripts(ctx, s.Redis); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The algorithm codes are one table: Algorithm's constants, which
+// internal/algo's Kind shares, are the n of ALG[n] in each algorithm's Lua
+// file, and the names agree.
+func TestAlgorithmCodes(t *testing.T) {
+	assign := regexp.MustCompile(`(?m)^ALG\[(\d+)\] =`)
+	for _, a := range allAlgorithms() {
+		src, err := os.ReadFile("lua/" + a.String() + ".lua")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codes []string
+		for _, m := range assign.FindAllStringSubmatch(string(src), -1) {
+			codes = append(codes, m[1])
+		}
+		if want := []string{strconv.Itoa(int(a))}; !slices.Equal(codes, want) {
+			t.Errorf("lua/%s.lua assigns ALG%v, want ALG%v: the code of %v", a, codes, want, a)
+		}
+		if k := algo.Kind(a); k.String() != a.String() || !k.Valid() {
+			t.Errorf("algo.Kind(%d) is %q, smartlimit.Algorithm(%d) %q", a, k, a, a)
+		}
+	}
+	if k := algo.Kind(len(allAlgorithms())); k.Valid() {
+		t.Errorf("algo.Kind(%d) is valid, but smartlimit has %d algorithms", k, len(allAlgorithms()))
 	}
 }

@@ -215,26 +215,35 @@ func (k *IPKeyer) walk(peer netip.Addr, lines []string, forwarded bool) netip.Ad
 	return addr
 }
 
-// lastForwardedElement splits s, a Forwarded field value, into everything
-// before its last element and that element, honouring quoted strings.
+// lastForwardedElement splits a Forwarded line before its last element,
+// scanning from the right, where the nearest proxy appended its element:
+// a comma inside a quoted string (rare, but legal) does not split an
+// element, and a quote the client left open further left cannot hide the
+// comma before the proxy's element, as a scan from the left would let it.
 func lastForwardedElement(s string) (rest, elem string) {
-	// Scan forward to find the last comma outside quotes: commas inside a
-	// quoted string (rare, but legal) must not split an element.
-	last, quoted := -1, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == ',' && !quoted:
-			last = i
+	quoted := false
+	for i := len(s) - 1; i >= 0; i-- {
+		switch s[i] {
+		case '"':
+			if !escaped(s, i) {
+				quoted = !quoted
+			}
+		case ',':
+			if !quoted {
+				return s[:i], s[i+1:]
+			}
 		}
 	}
-	if last < 0 {
-		return "", s
+	return "", s
+}
+
+// escaped reports whether s[i] follows an odd number of backslashes.
+func escaped(s string, i int) bool {
+	n := 0
+	for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+		n++
 	}
-	return s[:last], s[last+1:]
+	return n%2 == 1
 }
 
 // forwardedFor returns the value of the "for" parameter of a Forwarded

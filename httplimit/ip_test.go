@@ -316,3 +316,25 @@ func TestZeroIPKeyer(t *testing.T) {
 		t.Errorf("zero IPKeyer: AddrKey = %q", got)
 	}
 }
+
+// A proxy that appends its element to the Forwarded line the client sent
+// (nginx's "$http_forwarded, for=$remote_addr") is read from the right: a
+// quote the client leaves open cannot hide the comma before the proxy's
+// element and make the client's own for= the client address.
+func TestForwardedOpenQuote(t *testing.T) {
+	k, err := NewIPKeyer(IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Header: HeaderForwarded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, client := range []string{`for=1.2.3.4;x="`, `for=1.2.3.4;by="`, `for="[2001:db8::1]`, `for=1.2.3.4;x="\"`} {
+		line := client + ", for=5.6.7.8"
+		if got := k.ClientAddr(netip.MustParseAddr("10.0.0.1"), func(string) []string { return []string{line} }); got != netip.MustParseAddr("5.6.7.8") {
+			t.Errorf("Forwarded: %s = %v, want 5.6.7.8, the address the proxy appended", line, got)
+		}
+	}
+	// Quoted commas still do not split an element.
+	line := `for="[2001:db8::1]:4711";x="a,b", for=5.6.7.8;host="c,d"`
+	if got := k.ClientAddr(netip.MustParseAddr("10.0.0.1"), func(string) []string { return []string{line} }); got != netip.MustParseAddr("5.6.7.8") {
+		t.Errorf("Forwarded: %s = %v, want 5.6.7.8", line, got)
+	}
+}

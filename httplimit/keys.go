@@ -153,7 +153,8 @@ func Host(r *http.Request) (string, error) {
 
 // MethodAndPattern is a KeyFunc that keys the route that matched the
 // request: the method and the http.ServeMux pattern in r.Pattern, as in
-// "route:GET /items/{id}". r.Pattern is set by the mux before it calls the
+// "route:GET /items/{id}" (methods RFC 9110 does not define share "*").
+// r.Pattern is set by the mux before it calls the
 // route's handler, so this works for middleware that wraps one route's
 // handler; for middleware that wraps a whole mux use MuxPattern. A request
 // without a pattern fails with ErrNoKey.
@@ -178,10 +179,18 @@ func MuxPattern(mux *http.ServeMux) KeyFunc {
 }
 
 // routeKey prefixes pattern with method unless the pattern names one
-// ("GET /items/{id}").
+// ("GET /items/{id}"). A method that RFC 9110 does not define becomes "*":
+// net/http takes any token as a method, and a client must not mint a fresh
+// key, and quota, with every method it makes up.
 func routeKey(method, pattern string) string {
 	if i := strings.IndexAny(pattern, " \t"); i > 0 && !strings.ContainsRune(pattern[:i], '/') {
 		return "route:" + pattern
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+	default:
+		method = "*"
 	}
 	return "route:" + method + " " + pattern
 }

@@ -124,6 +124,10 @@ func TestMuxPattern(t *testing.T) {
 			t.Errorf("MuxPattern(%s) = %q, %v; want %q", target, got, err, want)
 		}
 	}
+	// A made-up method mints no key of its own.
+	if got, err := key(httptest.NewRequest("M7", "/static/a.css", nil)); err != nil || got != "route:* /static/" {
+		t.Errorf("MuxPattern(M7 /static/a.css) = %q, %v; want %q", got, err, "route:* /static/")
+	}
 }
 
 func TestMethodAndPatternInServeMux(t *testing.T) {
@@ -141,7 +145,10 @@ func TestMethodAndPatternInServeMux(t *testing.T) {
 	for _, m := range []string{"GET", "POST"} {
 		mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/items/7", nil))
 	}
-	if want := []string{"route:GET /items/{id}", "route:POST /items/{id}"}; strings.Join(got, ",") != strings.Join(want, ",") {
+	for _, m := range []string{"M1", "M2"} { // made up: one key for them all
+		mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(m, "/items/7", nil))
+	}
+	if want := []string{"route:GET /items/{id}", "route:POST /items/{id}", "route:* /items/{id}", "route:* /items/{id}"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("keys = %q, want %q", got, want)
 	}
 }

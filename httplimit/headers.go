@@ -236,10 +236,10 @@ func quotaSeconds(l smartlimit.Limit, r smartlimit.Result) (int64, bool) {
 // it is. It reads the capacity the tier applied from r.Limit, not l.
 func untilMore(l smartlimit.Limit, r smartlimit.Result) time.Duration {
 	missing := r.Limit - r.Remaining // units short of full
-	if missing <= 1 || l.Rate <= 0 {
-		return r.ResetAfter // the next unit makes it full (or it is full)
-	}
 	us := l.Period.Microseconds()
+	if missing <= 1 || l.Rate <= 0 || us <= 0 {
+		return r.ResetAfter // the next unit makes it full (or it is full, or l is no limit)
+	}
 	switch l.Algorithm {
 	case smartlimit.GCRA, smartlimit.TokenBucket, smartlimit.LeakyBucket:
 		// Full at ResetAfter, one unit per Period/Rate before it: the

@@ -117,3 +117,14 @@ func TestAppendDeniedMatchesWriteProblem(t *testing.T) {
 		}
 	}
 }
+
+// DeltaSeconds is exported for transports, which may hand it a limit no
+// limiter validated: it never panics.
+func TestDeltaSecondsInvalidLimit(t *testing.T) {
+	r := smartlimit.Result{Allowed: true, Limit: 5, Remaining: 2, ResetAfter: 3 * time.Second}
+	for _, l := range []smartlimit.Limit{{Rate: 5}, {Rate: 5, Period: time.Nanosecond}, {Rate: -1, Period: time.Second}} {
+		if got, ok := DeltaSeconds(l, r); !ok || got != 3 {
+			t.Errorf("DeltaSeconds(%+v, %+v) = %d, %v; want ResetAfter's 3 s", l, r, got, ok)
+		}
+	}
+}

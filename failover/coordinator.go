@@ -286,8 +286,9 @@ func perRequest(err error) bool {
 // outcome. answered reports whether t answered; err is what the caller
 // must get at once (bad input, or its own context ended) and stops the
 // walk down the tiers. A per-request error neither answers nor stops the
-// walk, and does not count for t's breaker.
-func (c *Coordinator) try(ctx context.Context, t *tier, op Op, call func(context.Context) (allowed bool, err error)) (answered bool, err error) {
+// walk, and does not count for t's breaker; it sets *undecided, which makes
+// the policy stricter (see policy).
+func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, call func(context.Context) (allowed bool, err error)) (answered bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the caller has gone; some tiers would answer anyway
 	}
@@ -320,6 +321,7 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, call func(context
 		o, err = neutral, ctx.Err()
 	case perRequest(err):
 		o, skip = neutral, true
+		*undecided = true
 	default:
 		o = failure
 	}
@@ -379,8 +381,9 @@ func (c *Coordinator) AllowN(ctx context.Context, key string, l smartlimit.Limit
 		return smartlimit.Result{}, err
 	}
 	var r smartlimit.Result
+	var undecided bool // a tier could not decide this request (see policy)
 	for _, t := range c.tiers {
-		ok, err := c.try(ctx, t, OpAllow, func(ctx context.Context) (bool, error) {
+		ok, err := c.try(ctx, t, OpAllow, &undecided, func(ctx context.Context) (bool, error) {
 			var err error
 			r, err = t.lim.AllowN(ctx, key, l, n)
 			return r.Allowed, err
@@ -393,7 +396,7 @@ func (c *Coordinator) AllowN(ctx context.Context, key string, l smartlimit.Limit
 			return r, nil
 		}
 	}
-	switch c.policy(ctx, key, l) {
+	switch c.policy(ctx, key, l, undecided) {
 	case FailOpen:
 		r = openResult(l, n)
 	case Local:
@@ -445,15 +448,16 @@ func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) 
 	if len(reqs) == 0 {
 		return []smartlimit.Result{}, nil
 	}
-	return c.allowMany(ctx, reqs, c.tiers)
+	return c.allowMany(ctx, reqs, c.tiers, false)
 }
 
-// allowMany is AllowMany on tiers, after validation.
-func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, tiers []*tier) ([]smartlimit.Result, error) {
+// allowMany is AllowMany on tiers, after validation. undecided reports
+// whether an earlier tier could not decide these requests (see policy).
+func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, tiers []*tier, undecided bool) ([]smartlimit.Result, error) {
 	var rs []smartlimit.Result
 	for ti, t := range tiers {
 		var terr error
-		ok, err := c.try(ctx, t, OpAllowMany, func(ctx context.Context) (bool, error) {
+		ok, err := c.try(ctx, t, OpAllowMany, &undecided, func(ctx context.Context) (bool, error) {
 			rs, terr = t.lim.AllowMany(ctx, reqs)
 			if len(rs) != len(reqs) && (terr == nil || perRequest(terr)) {
 				terr = fmt.Errorf("%w: %d results for %d requests", smartlimit.ErrUnexpectedReply, len(rs), len(reqs))
@@ -484,7 +488,7 @@ func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, 
 				}
 			}
 			if len(sub) > 0 {
-				srs, err := c.allowMany(ctx, sub, tiers[ti+1:])
+				srs, err := c.allowMany(ctx, sub, tiers[ti+1:], true)
 				if err != nil {
 					return nil, err
 				}
@@ -500,7 +504,7 @@ func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, 
 	var localIdx []int
 	var localReqs []smartlimit.Request
 	for i, r := range reqs {
-		switch c.policy(ctx, r.Key, r.Limit) {
+		switch c.policy(ctx, r.Key, r.Limit, undecided) {
 		case FailOpen:
 			rs[i] = openResult(r.Limit, r.Cost)
 		case Local:
@@ -576,11 +580,12 @@ func (c *Coordinator) allowAll(ctx context.Context, key string, n int64, limits 
 		return nil, fmt.Errorf("%w: AllowAll", ErrUnsupported)
 	}
 	var rs []smartlimit.Result
+	var undecided bool // a tier could not decide this request (see policy)
 	for _, t := range c.tiers {
 		if each && t.each == nil || !each && t.multi == nil {
 			continue
 		}
-		ok, err := c.try(ctx, t, OpAllowAll, func(ctx context.Context) (bool, error) {
+		ok, err := c.try(ctx, t, OpAllowAll, &undecided, func(ctx context.Context) (bool, error) {
 			if each {
 				var err error
 				rs, err = t.each.AllowAllResults(ctx, key, n, limits...)
@@ -602,7 +607,7 @@ func (c *Coordinator) allowAll(ctx context.Context, key string, n int64, limits 
 	}
 	p := FailOpen
 	for _, l := range limits {
-		if q := c.policy(ctx, key, l); q.strictness() > p.strictness() {
+		if q := c.policy(ctx, key, l, undecided); q.strictness() > p.strictness() {
 			p = q
 		}
 	}
@@ -642,11 +647,12 @@ func (c *Coordinator) Peek(ctx context.Context, key string, l smartlimit.Limit) 
 		return smartlimit.Result{}, fmt.Errorf("%w: Peek", ErrUnsupported)
 	}
 	var r smartlimit.Result
+	var undecided bool // a tier could not decide this request (see policy)
 	for _, t := range c.tiers {
 		if t.peeker == nil {
 			continue
 		}
-		ok, err := c.try(ctx, t, OpPeek, func(ctx context.Context) (bool, error) {
+		ok, err := c.try(ctx, t, OpPeek, &undecided, func(ctx context.Context) (bool, error) {
 			var err error
 			r, err = t.peeker.Peek(ctx, key, l)
 			return r.Allowed, err
@@ -660,7 +666,7 @@ func (c *Coordinator) Peek(ctx context.Context, key string, l smartlimit.Limit) 
 		}
 	}
 	r = c.closedResult(l)
-	switch c.policy(ctx, key, l) {
+	switch c.policy(ctx, key, l, undecided) {
 	case FailOpen:
 		r = openResult(l, 0)
 	case Local:
@@ -693,14 +699,15 @@ func (c *Coordinator) Acquire(ctx context.Context, key string, l smartlimit.Limi
 		return nil, smartlimit.Result{}, fmt.Errorf("%w: Acquire", ErrUnsupported)
 	}
 	var (
-		lease *smartlimit.Lease
-		r     smartlimit.Result
+		lease     *smartlimit.Lease
+		r         smartlimit.Result
+		undecided bool // a tier could not decide this request (see policy)
 	)
 	for _, t := range c.tiers {
 		if t.leaser == nil {
 			continue
 		}
-		ok, err := c.try(ctx, t, OpAcquire, func(ctx context.Context) (bool, error) {
+		ok, err := c.try(ctx, t, OpAcquire, &undecided, func(ctx context.Context) (bool, error) {
 			var err error
 			lease, r, err = t.leaser.Acquire(ctx, key, l)
 			return r.Allowed, err
@@ -718,7 +725,7 @@ func (c *Coordinator) Acquire(ctx context.Context, key string, l smartlimit.Limi
 	}
 	r = c.closedResult(l)
 	lease = nil
-	switch c.policy(ctx, key, l) {
+	switch c.policy(ctx, key, l, undecided) {
 	case FailOpen:
 		r = openResult(l, 1)
 		lease = smartlimit.NewLease(key, l, smartlimit.NewLeaseID(), func(context.Context, *smartlimit.Lease) error { return nil })
@@ -778,9 +785,10 @@ func (c *Coordinator) Reset(ctx context.Context, key string, l smartlimit.Limit)
 		return err
 	}
 	var errs []error
+	var undecided bool // unused: a reset asks every tier
 	for _, t := range c.tiers {
 		var terr error
-		_, err := c.try(ctx, t, OpReset, func(ctx context.Context) (bool, error) {
+		_, err := c.try(ctx, t, OpReset, &undecided, func(ctx context.Context) (bool, error) {
 			terr = t.lim.Reset(ctx, key, l)
 			return false, terr
 		})

@@ -39,7 +39,11 @@
 // never counts: that request alone goes on to the next tier, and, when
 // none answers it, to the policy, while the tier keeps deciding every
 // other key. So a flood of new keys against a full memory tier leaves its
-// existing keys limited there. A tier of your own marks such errors by
+// existing keys limited there. For such a request FailOpen answers as
+// FailClosed (Local still decides locally): a policy says what an outage
+// means, and a client can bring these conditions about itself, by filling
+// the table with keys or hammering one key, so failing open would let it
+// through unlimited. A tier of your own marks such errors by
 // wrapping smartlimit.ErrNotDecided or with an Is method on its error type.
 // In a batch whose failed items all failed that way, the tier's other
 // decisions stand and only the failed items go on.

@@ -234,3 +234,62 @@ func TestSlogHookPerRequestIsNotAWarning(t *testing.T) {
 		t.Errorf("log:\n%s\nwant the per-request error at INFO, not counted, and no WARN", got)
 	}
 }
+
+// A condition of the request is no outage, so FailOpen does not let it
+// through: a client that fills the memory tier with keys of its own (which
+// are not evicted until they replenish) would otherwise be unlimited on
+// every key it uses next, with every breaker closed.
+func TestFailOpenIsNotForPerRequestErrors(t *testing.T) {
+	mem, err := memfallback.New(memfallback.Options{MaxKeys: 10, Shards: 1, OnFull: memfallback.ErrorWhenFull, SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	c, err := failover.New([]failover.Tier{{Name: smartlimit.TierMemory, Limiter: mem, Timeout: -1}}, failover.Options{
+		HealthInterval: -1,
+		Policy:         func(string, smartlimit.Limit) failover.Policy { return failover.FailOpen },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	l := smartlimit.PerHour(2)
+	for i := range 10 {
+		c.Allow(ctx, "junk"+strconv.Itoa(i), l)
+	}
+	allowed := 0
+	for range 1000 {
+		r, err := c.Allow(ctx, "attacker", l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Allowed {
+			allowed++
+		}
+	}
+	if allowed > 2 {
+		t.Errorf("a key with no room in a full memory tier: %d of 1000 allowed under FailOpen, want at most the limit's 2", allowed)
+	}
+	if rs, err := c.AllowMany(ctx, []smartlimit.Request{{Key: "attacker", Limit: l, Cost: 1}}); err != nil || rs[0].Allowed {
+		t.Errorf("AllowMany of the same: %+v, %v; want denied", rs, err)
+	}
+	if r, err := c.AllowAll(ctx, "attacker", 1, l); err != nil || r.Allowed {
+		t.Errorf("AllowAll of the same: %+v, %v; want denied", r, err)
+	}
+	if h := c.Health(ctx)[0]; h.Breaker != failover.Closed {
+		t.Errorf("breaker %v, want Closed: a full table is no outage", h.Breaker)
+	}
+	// A real outage still fails open.
+	down, err := failover.New([]failover.Tier{{Name: smartlimit.TierRedis, Limiter: &perRequestTier{err: errors.New("connection refused")}, Timeout: -1}}, failover.Options{
+		HealthInterval: -1,
+		Policy:         func(string, smartlimit.Limit) failover.Policy { return failover.FailOpen },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	if r, err := down.Allow(ctx, "k", l); err != nil || !r.Allowed || r.Tier != smartlimit.TierFailOpen {
+		t.Errorf("an outage under FailOpen: %+v, %v; want allowed by fail-open", r, err)
+	}
+}

@@ -64,15 +64,23 @@ func WithPolicy(ctx context.Context, p Policy) context.Context {
 }
 
 // policy returns the policy for key under l: the context's, then
-// Options.Policy's, then FailClosed.
-func (c *Coordinator) policy(ctx context.Context, key string, l smartlimit.Limit) Policy {
-	if p, ok := ctx.Value(policyKey{}).(Policy); ok {
-		return p
+// Options.Policy's, then FailClosed. undecided reports whether a tier could
+// not decide this request (smartlimit.ErrNotDecided): then FailOpen answers
+// as FailClosed. A policy is what an outage means, and a full table or a
+// contended key is no outage but a condition a client can bring about
+// (filling the table with keys, hammering its own): failing open there
+// would let it through unlimited.
+func (c *Coordinator) policy(ctx context.Context, key string, l smartlimit.Limit, undecided bool) Policy {
+	p := FailClosed
+	if q, ok := ctx.Value(policyKey{}).(Policy); ok {
+		p = q
+	} else if c.policyFn != nil {
+		p = c.policyFn(key, l)
 	}
-	if c.policyFn != nil {
-		return c.policyFn(key, l)
+	if undecided && p == FailOpen {
+		return FailClosed
 	}
-	return FailClosed
+	return p
 }
 
 // openResult is the answer of FailOpen: allowed, as a fresh key would be.

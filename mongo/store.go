@@ -490,11 +490,14 @@ func (s *Store) get(ctx context.Context, id string) (*doc, error) {
 // absent, that there is none (no stored document has v 0). The token and
 // not the version, because versions repeat: a document deleted (by Reset,
 // the TTL index or Cleanup) and created again restarts at v 1, and a check
-// that read the old one would overwrite the new one. The update is an
-// upsert, so an absent document is inserted; when the condition fails the
-// upsert tries to insert a second document with the same _id, and the
-// duplicate-key error is how a lost race shows. write returns the groups that lost and marks those written;
-// groups whose write the server rejected otherwise get their err set. Its
+// that read the old one would overwrite the new one. The write of a state
+// decided from an absent document is an upsert, so the document is
+// inserted; when its condition fails the upsert tries to insert a second
+// document with the same _id, and the duplicate-key error is how that lost
+// race shows. The write of a state decided from a document is a plain
+// update, which loses by matching nothing, also when the document is gone.
+// write returns the groups that lost and marks those written; groups whose
+// write the server rejected otherwise get their err set. Its
 // own error means the round trip failed as a whole, and some writes may
 // have been applied.
 //
@@ -508,28 +511,33 @@ func (s *Store) write(ctx context.Context, groups []*group, now int64) (lost []*
 	for i, g := range groups {
 		g.token, g.written = newToken(), false
 		set := append(g.st.fields(now, g.st.v+1), bson.E{Key: "w", Value: g.token})
+		// Only a state decided from no document is inserted: a state
+		// decided from one that is gone since (Reset, the TTL index,
+		// Cleanup) must not come back, so its write matches nothing and
+		// loses, as against a document written since.
 		models[i] = mongo.NewUpdateOneModel().
 			SetFilter(g.condition()).
 			SetUpdate(bson.D{{Key: "$set", Value: set}}).
-			SetUpsert(true)
+			SetUpsert(g.st.v == 0)
 	}
-	_, err = s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if err == nil {
+	res, err := s.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	var rejected error // a write error other than a lost race
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
+			return nil, wrap("update", err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if !isDuplicateKey(we.WriteError) {
+				rejected = we.WriteError
+				break
+			}
+		}
+	} else if res.MatchedCount+res.UpsertedCount == int64(len(groups)) {
 		for _, g := range groups {
 			g.written = true
 		}
 		return nil, nil
-	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || len(bwe.WriteErrors) == 0 {
-		return nil, wrap("update", err)
-	}
-	var rejected error // a write error other than a lost race
-	for _, we := range bwe.WriteErrors {
-		if !isDuplicateKey(we.WriteError) {
-			rejected = we.WriteError
-			break
-		}
 	}
 	if len(groups) == 1 {
 		if rejected != nil {

@@ -468,3 +468,28 @@ func TestAllowManyContention(t *testing.T) {
 		t.Errorf("Peek(hot) = %+v, %v; want Remaining 8 (the other writer's two units only)", r, err)
 	}
 }
+
+// A check that read a document that a Reset then deleted, and that nothing
+// created again, must not write the old state back: the Reset stands.
+func TestStaleWriteAfterResetDoesNotRestore(t *testing.T) {
+	srv := startServer(t)
+	other, c := newStore(t, srv, mongostore.Options{})
+	l := smartlimit.PerHour(3)
+	allowN(t, other, "k", l, 2) // the old document: 1 left
+	var races atomic.Int64
+	st := interfering(t, other, c, mongostore.Options{}, &races, func() {
+		if err := other.Reset(ctx, "k", l); err != nil {
+			t.Error(err)
+		}
+	})
+	races.Store(1)
+	if r := allowN(t, st, "k", l, 1); !r.Allowed || r.Remaining != 2 {
+		t.Errorf("the stale check = %+v, want allowed with Remaining 2, decided again on the reset limit", r)
+	}
+	if r, err := other.Peek(ctx, "k", l); err != nil || r.Remaining != 2 {
+		t.Errorf("after the Reset and one unit: Peek = %+v, %v; want Remaining 2 (the Reset lost)", r, err)
+	}
+	if got := st.Stats().Conflicts; got != 1 {
+		t.Errorf("stale check's Conflicts = %d, want 1: its write must lose to the Reset", got)
+	}
+}

@@ -35,8 +35,10 @@ const DefaultPrefix = "sl"
 // its state is back to full.
 //
 // Every call returns by the end of its context, even while Redis stalls,
-// and once the context has ended it returns the context's error, never a
-// Result: a request whose caller gave up is not let through.
+// and once the context has ended a check (AllowN, AllowMany, AllowAll,
+// Peek, Acquire) returns the context's error, never a Result: a request
+// whose caller gave up is not let through. (Reset and a lease's release
+// report what Redis answered: what they did is done.)
 //
 // On a standalone Redis or behind Sentinel, concurrent checks share script
 // calls (see WithCoalescing), which under load costs Redis about half the
@@ -274,10 +276,17 @@ func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rue
 // as it began, and the slow path costs a goroutine per call only while
 // Redis does not answer.
 
-// maxDetached bounds the detached commands awaiting Redis, well below the
-// default ring of 1024 slots per connection: the direct calls in flight
-// when a stall begins leave their commands in the ring too.
-const maxDetached = 256
+// maxDetached bounds the detached commands awaiting Redis, and maxDirect
+// the direct ones in flight: together well below the default ring of 1024
+// slots per connection, even when every command goes to one connection.
+// A range is marked stalled only once a call's context ends, so without
+// maxDirect more callers than a ring holds would fill it before the first
+// deadline passed, and the rest would wait for Redis in ring.PutOne. Past
+// maxDirect, calls take the detached path, stall or not.
+const (
+	maxDetached = 256
+	maxDirect   = 512
+)
 
 // slotRanges is how many ranges of 256 hash slots a Cluster Client marks
 // stalled apart, each with its share of the tokens. A node serves ranges
@@ -290,11 +299,14 @@ const slotRanges = 64
 
 // stalls holds the stall marks and tokens of a Client's detached path.
 type stalls struct {
-	marks  atomic.Uint64   // a bit per range
-	tokens []chan struct{} // per range; one on a standalone server
+	marks   atomic.Uint64   // a bit per range
+	direct  atomic.Int64    // direct calls in flight
+	tokens  []chan struct{} // per range; one on a standalone server
+	cluster bool
 }
 
 func (st *stalls) init(cluster bool) {
+	st.cluster = cluster
 	st.tokens = make([]chan struct{}, 1)
 	if cluster {
 		st.tokens = make([]chan struct{}, slotRanges)
@@ -304,31 +316,48 @@ func (st *stalls) init(cluster bool) {
 	}
 }
 
-// slotRange returns the range of a command's slot: its key's hash slot on
-// a Cluster, a flag outside 0-16383 on a standalone server, which the mask
-// makes range 0.
-func slotRange(slot uint16) uint { return uint(slot&16383) >> 8 }
+// rng returns the range of a command's slot: on a Cluster its 256-slot
+// range of hash slots; on a standalone server, one server, range 0.
+func (st *stalls) rng(slot uint16) uint {
+	if !st.cluster {
+		return 0
+	}
+	return uint(slot&16383) >> 8
+}
 
 func (st *stalls) stalled(slot uint16) bool {
-	return st.marks.Load()&(1<<slotRange(slot)) != 0
+	return st.marks.Load()&(1<<st.rng(slot)) != 0
 }
 
-func (st *stalls) mark(slot uint16)  { st.marks.Or(1 << slotRange(slot)) }
-func (st *stalls) clear(slot uint16) { st.marks.And(^(1 << slotRange(slot))) }
+func (st *stalls) mark(slot uint16)  { st.marks.Or(1 << st.rng(slot)) }
+func (st *stalls) clear(slot uint16) { st.marks.And(^(1 << st.rng(slot))) }
 
 func (st *stalls) pool(slot uint16) chan struct{} {
-	return st.tokens[slotRange(slot)%uint(len(st.tokens))]
+	return st.tokens[st.rng(slot)%uint(len(st.tokens))]
 }
+
+// enter counts a direct call in flight, reporting false, and counting
+// nothing, when maxDirect are; leave ends a call that entered.
+func (st *stalls) enter() bool {
+	if st.direct.Add(1) > maxDirect {
+		st.direct.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (st *stalls) leave() { st.direct.Add(-1) }
 
 // do is rc.Do that returns by ctx's end even when Redis stalls; see above.
 func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
 	if err := ctx.Err(); err != nil {
 		return rueidis.NewErrorResult(err) // rueidis would not send it either
 	}
-	if c.stalls.stalled(cmd.Slot()) {
+	if c.stalls.stalled(cmd.Slot()) || !c.stalls.enter() {
 		return c.doDetached(ctx, cmd)
 	}
 	resp := c.rc.Do(ctx, cmd)
+	c.stalls.leave()
 	if resp.NonRedisError() != nil && ctx.Err() != nil {
 		c.stalls.mark(cmd.Slot()) // the command may wait in its ring slot for Redis
 	}
@@ -374,7 +403,11 @@ func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.R
 			return c.doMultiDetached(ctx, cmds, cmd.Slot())
 		}
 	}
+	if !c.stalls.enter() {
+		return c.doMultiDetached(ctx, cmds, cmds[0].Slot())
+	}
 	resps := c.rc.DoMulti(ctx, cmds...)
+	c.stalls.leave()
 	if ctx.Err() != nil {
 		for i, resp := range resps {
 			if resp.NonRedisError() != nil {

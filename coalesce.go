@@ -20,9 +20,8 @@ import (
 // Nothing waits on a timer, so light traffic goes out at once as before;
 // under heavy concurrency many checks share one script call and one round
 // trip, which costs Redis about half the CPU per check and lifts throughput
-// and latency alike (measured with smartlimit bench, 64 goroutines: 133k-138k
-// checks/s against 79k-85k, p99 1.2-1.3 ms against 2.0-2.2 ms). On a Cluster
-// a batch waits for its slowest node.
+// and latency alike (BENCHMARKS.md has the figures). On a Cluster a batch
+// waits for its slowest node.
 //
 // Results are the same as without coalescing: each check is decided on its
 // own, in arrival order. A check whose context ends while it waits returns
@@ -60,10 +59,9 @@ func newCoalescer(c *Client, maxBatch int) *coalescer {
 const maxInFlight = 4
 
 // gatherYields bounds how often a batch's goroutine yields for the checks it
-// has just answered to queue again before it sends the next batch. Measured
-// with 64 goroutines on a standalone Redis: 4 yields until half have queued
-// gave 8–14% more checks/s than none; 2 or 3 yields, or waiting for a
-// quarter or for all of them, did no better.
+// has just answered to queue again before it sends the next batch: more
+// checks per batch, so fewer script calls; fewer or more yields did no
+// better (BENCHMARKS.md).
 const gatherYields = 4
 
 // coalescer batches concurrent checks. At most maxInFlight batches are in

@@ -11,7 +11,7 @@ import (
 	"github.com/smartlimit/smartlimit"
 	"github.com/smartlimit/smartlimit/failover"
 	"github.com/smartlimit/smartlimit/memfallback"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // This example puts the mongo tier behind Redis and in front of memory.

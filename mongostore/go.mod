@@ -1,4 +1,4 @@
-module github.com/smartlimit/smartlimit/mongo
+module github.com/smartlimit/smartlimit/mongostore
 
 go 1.26.0
 

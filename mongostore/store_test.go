@@ -12,7 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartlimit/smartlimit"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // unreachable returns a Store whose server is a closed loopback port: any

@@ -6,7 +6,7 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/redis/rueidis v1.0.79
 	github.com/smartlimit/smartlimit v0.0.0
-	github.com/smartlimit/smartlimit/mongo v0.0.0
+	github.com/smartlimit/smartlimit/mongostore v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
@@ -24,5 +24,5 @@ require (
 
 replace (
 	github.com/smartlimit/smartlimit => ../..
-	github.com/smartlimit/smartlimit/mongo => ../../mongo
+	github.com/smartlimit/smartlimit/mongostore => ../../mongostore
 )

@@ -15,7 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // Environment variables of the mongo flags. SMARTLIMIT_MONGO_URI is also
@@ -27,7 +27,7 @@ const (
 )
 
 // Defaults of --mongo-db and --mongo-collection, the names the mongo
-// tier's documentation uses (mongo/README.md).
+// tier's documentation uses (mongostore/README.md).
 const (
 	defaultMongoDB         = "smartlimit"
 	defaultMongoCollection = "limits"

@@ -106,7 +106,7 @@ var snippetImports = map[string]string{
 	"grpclimit":      "github.com/smartlimit/smartlimit/grpclimit",
 	"httplimit":      "github.com/smartlimit/smartlimit/httplimit",
 	"memfallback":    "github.com/smartlimit/smartlimit/memfallback",
-	"mongostore":     "github.com/smartlimit/smartlimit/mongo",
+	"mongostore":     "github.com/smartlimit/smartlimit/mongostore",
 	"smartlimittest": "github.com/smartlimit/smartlimit/smartlimittest",
 	"miniredis":      "github.com/alicebob/miniredis/v2",
 	"rueidis":        "github.com/redis/rueidis",

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/smartlimit/smartlimit"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // The benchmarks run on the server the tests use (FerretDB unless

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/smartlimit/smartlimit/limitertest"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // TestConformance runs the suite every tier passes on the mongo tier, each

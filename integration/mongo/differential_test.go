@@ -11,7 +11,7 @@ import (
 	"github.com/smartlimit/smartlimit"
 	"github.com/smartlimit/smartlimit/limitertest"
 	"github.com/smartlimit/smartlimit/memfallback"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // diffLimits are every algorithm, at rates whose emission interval is not a

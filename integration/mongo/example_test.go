@@ -14,7 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartlimit/smartlimit"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // Example checks a limit of 3 a minute on the mongo tier, on the server

@@ -9,7 +9,7 @@ import (
 	"github.com/smartlimit/smartlimit/failover"
 	"github.com/smartlimit/smartlimit/internal/redistest"
 	"github.com/smartlimit/smartlimit/memfallback"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // TestFailoverRedisMongoMemory runs the chain the design names: a

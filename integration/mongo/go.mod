@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/FerretDB/FerretDB v1.24.2
 	github.com/smartlimit/smartlimit v0.0.0
-	github.com/smartlimit/smartlimit/mongo v0.0.0
+	github.com/smartlimit/smartlimit/mongostore v0.0.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
@@ -75,5 +75,5 @@ require (
 
 replace (
 	github.com/smartlimit/smartlimit => ../../
-	github.com/smartlimit/smartlimit/mongo => ../../mongo
+	github.com/smartlimit/smartlimit/mongostore => ../../mongostore
 )

@@ -30,7 +30,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/smartlimit/smartlimit/limitertest"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 // URIEnv names a MongoDB server to test against instead of FerretDB.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/smartlimit/smartlimit"
 	"github.com/smartlimit/smartlimit/limitertest"
-	mongostore "github.com/smartlimit/smartlimit/mongo"
+	"github.com/smartlimit/smartlimit/mongostore"
 )
 
 var ctx = context.Background()
@@ -426,7 +426,7 @@ func TestRootModuleHasNoMongoDriver(t *testing.T) {
 		bad  []string
 	}{
 		{"../../go.mod", []string{"go.mongodb.org/mongo-driver", "FerretDB"}},
-		{"../../mongo/go.mod", []string{"FerretDB"}},
+		{"../../mongostore/go.mod", []string{"FerretDB"}},
 	} {
 		b, err := os.ReadFile(c.file)
 		if err != nil {

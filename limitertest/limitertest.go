@@ -14,8 +14,9 @@
 //	}
 //
 // Every case is a subtest on its own backend. The expected results are
-// derived by hand from the rules in DESIGN.md ("One contract, every tier"),
-// and a failure names the rule it breaks. Optional abilities (Peeker,
+// derived by hand from the contract every tier keeps (smartlimit.Result's
+// fields and the README's "Rules every tier keeps"), and a failure names
+// the rule it breaks. Optional abilities (Peeker,
 // MultiLimiter, Leaser) are tested when the backend has them, found by type
 // assertion as fstest.TestFS finds fs.StatFS.
 package limitertest

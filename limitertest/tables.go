@@ -13,7 +13,7 @@ const (
 )
 
 // tables hold the step sequences of every algorithm. The comments derive
-// the non-obvious rows from DESIGN.md: bucket algorithms count time in
+// the non-obvious rows from that contract: bucket algorithms count time in
 // ticks of 1/R µs with period/rate = P/R in lowest terms, one unit costs P
 // ticks, capacity is Burst·P ticks; Remaining = ⌊(cap-backlog)/P⌋,
 // ResetAfter = ⌈backlog/R⌉ µs, RetryAfter = ⌈(backlog+cost·P-cap)/R⌉ µs.

@@ -666,6 +666,9 @@ func (c *Client) ReleaseLease(ctx context.Context, key string, l Limit, id strin
 }
 
 // NewLeaseID returns a random lease ID: 16 bytes from crypto/rand, in hex.
+// It is for implementations of Leaser outside this package, whose leases
+// need IDs that no two acquisitions share (and that never equal the
+// reserved "hw").
 func NewLeaseID() string {
 	var b [16]byte
 	rand.Read(b[:]) // never fails (crypto/rand documents it)

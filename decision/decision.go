@@ -7,7 +7,8 @@
 // transports (httplimit, grpclimit) are thin translations over it, and know
 // it, never each other; it knows no transport.
 //
-// A transport builds a Decider once and asks it per request:
+// A transport builds a Decider and a policy Set once, and per request makes
+// a Context, decides, and translates the Decision (see ExampleDecider):
 //
 //	dec, err := decision.NewDecider(limiter, decision.Block, decision.FailClosed)
 //	set, err := dec.Policies([]decision.Policy{{Name: "api", Limit: smartlimit.PerSecond(10)}})

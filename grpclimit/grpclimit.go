@@ -12,8 +12,6 @@ package grpclimit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,11 +19,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/smartlimit/smartlimit"
-	"github.com/smartlimit/smartlimit/httplimit"
+	"github.com/smartlimit/smartlimit/decision"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,15 +33,21 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
+// The decision path, and the types it speaks in (Policy, Decision, Mode,
+// ErrorPolicy), live in package decision, which httplimit shares; this
+// package translates it to gRPC. (httplimit's names for those types are
+// aliases of decision's, so code written with them still compiles.)
+
 // KeyFunc returns the key a call is limited under. fullMethod is the
 // call's "/package.Service/Method". Like httplimit's, the built-in key
 // functions prefix their kind ("ip:", "md:", "user:" ...) and fail with an
-// error matching httplimit.ErrNoKey when the call lacks what they key on.
-// Keys pass through httplimit.SafeKey.
+// error matching decision.ErrNoKey when the call lacks what they key on.
+// Keys pass through decision.SafeKey.
 type KeyFunc func(ctx context.Context, fullMethod string) (string, error)
 
-// Metadata keys the interceptors set in the response header, the names of
-// httplimit's HTTP fields in gRPC's lowercase form.
+// Metadata keys the interceptors set in the response header: the names of
+// the IETF RateLimit-Policy, RateLimit and Retry-After fields in gRPC's
+// lowercase form.
 const (
 	MetadataRateLimitPolicy = "ratelimit-policy"
 	MetadataRateLimit       = "ratelimit"
@@ -55,24 +58,24 @@ const (
 // default; exactly one of Limit, Policies and PolicyFunc must be set.
 type Options struct {
 	// Limit is the limit of every call, reported as the policy
-	// httplimit.DefaultPolicyName.
+	// decision.DefaultPolicyName.
 	Limit smartlimit.Limit
 	// Policies are several limits checked together, all or nothing; the
 	// Limiter must implement smartlimit.MultiLimiter when there is more
 	// than one.
-	Policies []httplimit.Policy
+	Policies []decision.Policy
 	// PolicyFunc chooses the policies per call, for example by method. A
 	// call for which it returns none passes unlimited.
-	PolicyFunc func(ctx context.Context, fullMethod string) ([]httplimit.Policy, error)
+	PolicyFunc func(ctx context.Context, fullMethod string) ([]decision.Policy, error)
 
 	// Key returns the key a call is limited under. The default is PeerIP.
 	Key KeyFunc
 	// Cost returns how many units a call takes. The default is 1.
 	Cost func(ctx context.Context, fullMethod string) (int64, error)
 
-	// Mode is httplimit.Block (the default) or httplimit.AnnotateOnly,
+	// Mode is decision.Block (the default) or decision.AnnotateOnly,
 	// which sets metadata and the context Decision but never denies.
-	Mode httplimit.Mode
+	Mode decision.Mode
 	// Exempt reports whether a call bypasses the limit. The default exempts
 	// nothing.
 	Exempt func(ctx context.Context, fullMethod string) bool
@@ -83,14 +86,14 @@ type Options struct {
 	// retry-after header metadata.
 	OmitMetadata bool
 
-	// OnError is what happens when the limiter fails: httplimit.FailClosed
-	// (the default) answers codes.Unavailable; httplimit.FailOpen lets the
+	// OnError is what happens when the limiter fails: decision.FailClosed
+	// (the default) answers codes.Unavailable; decision.FailOpen lets the
 	// call pass, logs the error and records it in the Decision. Invalid
 	// input and errors from Key, Cost and PolicyFunc never fail open, and a
-	// call whose context is done (httplimit.ErrRequestDone) never reaches
+	// call whose context is done (decision.ErrRequestDone) never reaches
 	// the handler: it ends with codes.Canceled or codes.DeadlineExceeded,
 	// unlogged.
-	OnError httplimit.ErrorPolicy
+	OnError decision.ErrorPolicy
 	// Logger receives limiter errors, at most once a second with a count of
 	// the rest. The default is slog.Default().
 	Logger *slog.Logger
@@ -99,35 +102,32 @@ type Options struct {
 // Interceptor rate-limits the calls of a gRPC server. It is safe for
 // simultaneous use by multiple goroutines.
 type Interceptor struct {
-	lim      httplimit.Limiter
-	multi    smartlimit.MultiLimiter
-	each     smartlimit.MultiResultLimiter // nil unless lim implements it
-	leaser   smartlimit.Leaser
-	policies []httplimit.Policy
-	policyMD string
-	opts     Options
-	lastLog  atomic.Int64
-	dropped  atomic.Int64
+	dec  *decision.Decider
+	set  decision.Set // the static policies; empty with PolicyFunc
+	opts Options
+	log  decision.ErrorLog
 }
 
 // New returns an Interceptor that limits calls on lim as opts says, or an
 // error when opts is inconsistent or a policy is invalid.
-func New(lim httplimit.Limiter, opts Options) (*Interceptor, error) {
+func New(lim decision.Limiter, opts Options) (*Interceptor, error) {
 	if lim == nil {
 		return nil, errors.New("grpclimit: New: nil Limiter")
 	}
-	in := &Interceptor{lim: lim, opts: opts}
-	in.multi, _ = lim.(smartlimit.MultiLimiter)
-	in.each, _ = lim.(smartlimit.MultiResultLimiter)
-	in.leaser, _ = lim.(smartlimit.Leaser)
+	dec, err := decision.NewDecider(lim, opts.Mode, opts.OnError)
+	if err != nil {
+		return nil, fmt.Errorf("grpclimit: New: %w", err)
+	}
+	in := &Interceptor{dec: dec, opts: opts}
+	var policies []decision.Policy
 	set := 0
 	if opts.Limit != (smartlimit.Limit{}) {
 		set++
-		in.policies = []httplimit.Policy{{Name: httplimit.DefaultPolicyName, Limit: opts.Limit}}
+		policies = []decision.Policy{{Name: decision.DefaultPolicyName, Limit: opts.Limit}}
 	}
 	if len(opts.Policies) > 0 {
 		set++
-		in.policies = opts.Policies
+		policies = slices.Clone(opts.Policies) // the caller may reuse its slice
 	}
 	if opts.PolicyFunc != nil {
 		set++
@@ -135,18 +135,10 @@ func New(lim httplimit.Limiter, opts Options) (*Interceptor, error) {
 	if set != 1 {
 		return nil, errors.New("grpclimit: New: set exactly one of Options.Limit, Options.Policies and Options.PolicyFunc")
 	}
-	if in.policies != nil {
-		ps, err := in.check(in.policies)
-		if err != nil {
+	if policies != nil {
+		if in.set, err = dec.Policies(policies); err != nil {
 			return nil, fmt.Errorf("grpclimit: New: %w", err)
 		}
-		in.policies, in.policyMD = ps, httplimit.FormatPolicies(ps)
-	}
-	if opts.Mode > httplimit.AnnotateOnly {
-		return nil, fmt.Errorf("grpclimit: New: unknown Mode %d", opts.Mode)
-	}
-	if opts.OnError > httplimit.FailOpen {
-		return nil, fmt.Errorf("grpclimit: New: unknown OnError %d", opts.OnError)
 	}
 	if in.opts.Key == nil {
 		in.opts.Key = PeerIP
@@ -157,44 +149,10 @@ func New(lim httplimit.Limiter, opts Options) (*Interceptor, error) {
 	return in, nil
 }
 
-// check validates policies and names the unnamed, copying rather than
-// writing the caller's slice.
-func (in *Interceptor) check(ps []httplimit.Policy) ([]httplimit.Policy, error) {
-	out := slices.Clone(ps)
-	for i := range out {
-		p := &out[i]
-		if p.Name == "" {
-			p.Name = httplimit.DefaultPolicyName
-		}
-		for j := 0; j < len(p.Name); j++ {
-			if c := p.Name[j]; c < 0x20 || c > 0x7e {
-				return nil, fmt.Errorf("policy name %q: want printable ASCII", p.Name)
-			}
-		}
-		if err := p.Limit.Validate(); err != nil {
-			return nil, fmt.Errorf("policy %q: %w", p.Name, err)
-		}
-		if len(out) > 1 && p.Limit.Algorithm == smartlimit.Concurrency {
-			return nil, fmt.Errorf("policy %q: a Concurrency limit must be the only policy", p.Name)
-		}
-	}
-	if len(out) > 1 && in.multi == nil {
-		return nil, fmt.Errorf("%d policies need a Limiter that implements smartlimit.MultiLimiter", len(out))
-	}
-	return out, nil
-}
-
-type ctxKey struct{}
-
 // FromContext returns the Decision the interceptor stored in ctx, and false
-// when there is none (the call was exempt or skipped).
-func FromContext(ctx context.Context) (httplimit.Decision, bool) {
-	d, ok := ctx.Value(ctxKey{}).(*httplimit.Decision)
-	if !ok {
-		return httplimit.Decision{}, false
-	}
-	return *d, true
-}
+// when there is none (the call was exempt or skipped). It is
+// decision.FromContext.
+func FromContext(ctx context.Context) (decision.Decision, bool) { return decision.FromContext(ctx) }
 
 // Unary returns the unary server interceptor.
 func (in *Interceptor) Unary() grpc.UnaryServerInterceptor {
@@ -239,7 +197,7 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 	if slices.Contains(in.opts.SkipMethods, method) || (in.opts.Exempt != nil && in.opts.Exempt(ctx, method)) {
 		return ctx, nothing, nil
 	}
-	policies, policyMD := in.policies, in.policyMD
+	s := in.set
 	if in.opts.PolicyFunc != nil {
 		ps, err := in.opts.PolicyFunc(ctx, method)
 		if err != nil {
@@ -248,70 +206,45 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 		if len(ps) == 0 {
 			return ctx, nothing, nil
 		}
-		if ps, err = in.check(ps); err != nil {
+		if s, err = in.dec.Policies(ps); err != nil {
 			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: PolicyFunc: %w", err))
 		}
-		policies, policyMD = ps, httplimit.FormatPolicies(ps)
 	}
 	key, err := in.opts.Key(ctx, method)
 	if err != nil {
 		return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: key: %w", err))
 	}
-	d := &httplimit.Decision{Key: httplimit.SafeKey(key), Cost: 1, Policies: policies, Policy: policies[0]}
+	dc := &decision.Context{Context: ctx, Decision: decision.Decision{Key: decision.SafeKey(key), Cost: 1}}
+	d := &dc.Decision
 	if in.opts.Cost != nil {
 		if d.Cost, err = in.opts.Cost(ctx, method); err != nil {
 			return nil, nil, in.fail(ctx, method, fmt.Errorf("grpclimit: cost: %w", err))
 		}
 	}
 
-	var lease *smartlimit.Lease
-	var rs []smartlimit.Result
-	switch l := policies[0].Limit; {
-	case len(policies) > 1:
-		ls := make([]smartlimit.Limit, len(policies))
-		for i, p := range policies {
-			ls[i] = p.Limit
-		}
-		if in.each != nil {
-			// Each limit's own result names the binding policy exactly, and
-			// every policy that denied.
-			if rs, err = in.each.AllowAllResults(ctx, d.Key, d.Cost, ls...); err == nil {
-				d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
-			}
-		} else {
-			d.Result, err = in.multi.AllowAll(ctx, d.Key, d.Cost, ls...)
-			d.Policy = binding(policies, d.Result)
-		}
-	case l.Algorithm == smartlimit.Concurrency && in.leaser != nil && d.Cost > 0:
-		lease, d.Result, err = in.leaser.Acquire(ctx, d.Key, l)
-	default:
-		d.Result, err = in.lim.AllowN(ctx, d.Key, l, d.Cost)
-	}
+	lease, err := in.dec.Decide(ctx, d, s)
 	if err != nil {
-		if werr := httplimit.LimiterError(ctx, err); in.opts.OnError == httplimit.FailClosed || !errors.Is(werr, httplimit.ErrUnavailable) {
-			return nil, nil, in.fail(ctx, method, werr)
-		}
-		in.log(ctx, method, "grpclimit: limiter failed; call passed unlimited (FailOpen)", err)
-		d.Err = err
-		d.Result = smartlimit.Result{Allowed: true, Tier: smartlimit.TierFailOpen}
-		return context.WithValue(ctx, ctxKey{}, d), nothing, nil
+		return nil, nil, in.fail(ctx, method, err)
+	}
+	if d.Err != nil {
+		in.logErr(ctx, method, "grpclimit: limiter failed; call passed unlimited (FailOpen)", d.Err)
+		return dc, nothing, nil
 	}
 	done := nothing
 	if lease != nil {
 		done = func() {
 			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
-				in.log(ctx, method, "grpclimit: releasing concurrency lease", err)
+				in.logErr(ctx, method, "grpclimit: releasing concurrency lease", err)
 			}
 		}
 	}
 
-	d.Violated = httplimit.ViolatedPolicies(policies, d.Policy, d.Result, rs)
-	t, hasT := httplimit.DeltaSeconds(d.Policy.Limit, d.Result)
-	denied := !d.Result.Allowed && in.opts.Mode == httplimit.Block
+	t, hasT := decision.DeltaSeconds(d.Policy.Limit, d.Result)
+	denied := in.dec.Denies(d)
 	if !in.opts.OmitMetadata {
 		md := metadata.Pairs(
-			MetadataRateLimitPolicy, policyMD,
-			MetadataRateLimit, httplimit.FormatRateLimit(d.Policy, d.Result))
+			MetadataRateLimitPolicy, s.Header,
+			MetadataRateLimit, decision.FormatRateLimit(d.Policy, d.Result))
 		if denied && hasT {
 			md.Set(MetadataRetryAfter, strconv.FormatInt(t, 10))
 		}
@@ -322,22 +255,16 @@ func (in *Interceptor) decide(ctx context.Context, method string, setHeader func
 	if denied {
 		return nil, nil, deniedStatus(d, t, hasT)
 	}
-	if d.Result.Delay > 0 && in.opts.Mode == httplimit.Block {
-		timer := time.NewTimer(d.Result.Delay)
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			done()
-			return nil, nil, status.FromContextError(ctx.Err()).Err()
-		}
+	if err := in.dec.Wait(ctx, d); err != nil {
+		done()
+		return nil, nil, in.fail(ctx, method, err)
 	}
-	return context.WithValue(ctx, ctxKey{}, d), done, nil
+	return dc, done, nil
 }
 
 // deniedStatus is ResourceExhausted with a RetryInfo (when the call can
 // ever pass) and a QuotaFailure naming every violated policy.
-func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
+func deniedStatus(d *decision.Decision, t int64, hasT bool) error {
 	msg := "rate limit exceeded: policy " + strconv.Quote(d.Policy.Name)
 	if !hasT {
 		msg += " (the call costs more than the policy's capacity and can never pass)"
@@ -362,61 +289,42 @@ func deniedStatus(d *httplimit.Decision, t int64, hasT bool) error {
 // fail maps an error that keeps a call from being decided to a status.
 func (in *Interceptor) fail(ctx context.Context, method string, err error) error {
 	switch {
-	case errors.Is(err, httplimit.ErrRequestDone):
+	case errors.Is(err, decision.ErrRequestDone):
 		// The caller cancelled or its deadline passed: neither its fault nor
 		// the limiter's, so no log line; the status is the context's.
 		return status.FromContextError(ctx.Err()).Err()
-	case errors.Is(err, httplimit.ErrNoKey):
+	case errors.Is(err, decision.ErrNoKey):
 		return status.Error(codes.InvalidArgument, err.Error())
-	case errors.Is(err, httplimit.ErrUnavailable):
-		in.log(ctx, method, "grpclimit: call refused: cannot check rate limit (FailClosed)", err)
+	case errors.Is(err, decision.ErrUnavailable):
+		in.logErr(ctx, method, "grpclimit: call refused: cannot check rate limit (FailClosed)", err)
 		// Details stay in the log: they may name internal hosts.
 		return status.Error(codes.Unavailable, "rate limiter unavailable")
 	default:
-		in.log(ctx, method, "grpclimit: call refused: cannot compute rate limit", err)
+		in.logErr(ctx, method, "grpclimit: call refused: cannot compute rate limit", err)
 		return status.Error(codes.Internal, "rate limit check failed")
 	}
 }
 
-// log writes at most one line a second and counts the ones it drops.
-func (in *Interceptor) log(ctx context.Context, method, msg string, err error) {
-	now := time.Now().UnixNano()
-	last := in.lastLog.Load()
-	if now-last < int64(time.Second) || !in.lastLog.CompareAndSwap(last, now) {
-		in.dropped.Add(1)
-		return
-	}
-	in.opts.Logger.LogAttrs(ctx, slog.LevelError, msg,
-		slog.String("error", err.Error()),
-		slog.String("method", method),
-		slog.Int64("suppressed", in.dropped.Swap(0)))
-}
-
-// binding returns the policy whose limit gave r, for limiters without
-// smartlimit.MultiResultLimiter; see httplimit.Decision.
-func binding(ps []httplimit.Policy, r smartlimit.Result) httplimit.Policy {
-	for _, p := range ps {
-		if p.Limit.Capacity() == r.Limit {
-			return p
-		}
-	}
-	return ps[0]
+// logErr logs err for a call of method with the Interceptor's rate-limited
+// log.
+func (in *Interceptor) logErr(ctx context.Context, method, msg string, err error) {
+	in.log.Log(ctx, in.opts.Logger, msg, err, slog.String("method", method))
 }
 
 // PeerAddr returns the address of the call's peer.
 func PeerAddr(ctx context.Context) (netip.Addr, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
-		return netip.Addr{}, fmt.Errorf("%w: no peer in context", httplimit.ErrNoKey)
+		return netip.Addr{}, decision.NoKey("peer in context")
 	}
 	s := p.Addr.String()
 	if ap, err := netip.ParseAddrPort(s); err == nil {
 		return ap.Addr().Unmap().WithZone(""), nil
 	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().WithZone(""), nil
+	if a, ok := decision.ParseAddr(s); ok {
+		return a, nil
 	}
-	return netip.Addr{}, fmt.Errorf("%w: peer address %q is not an IP address", httplimit.ErrNoKey, s)
+	return netip.Addr{}, fmt.Errorf("%w: peer address %q is not an IP address", decision.ErrNoKey, s)
 }
 
 // PeerIP is a KeyFunc that keys the peer address, IPv6 grouped by /64:
@@ -426,19 +334,20 @@ func PeerIP(ctx context.Context, _ string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var k httplimit.IPKeyer // the defaults, trusting no proxy
+	var k decision.IPKeyer // the defaults, trusting no proxy
 	return k.AddrKey(a), nil
 }
 
 // ClientIP returns a KeyFunc that keys the client address behind the
 // trusted proxies of opts, read from the one metadata key opts.Header names
 // (x-forwarded-for, forwarded or x-real-ip, as grpc-gateway and Envoy
-// forward them) exactly as httplimit.ClientIP reads HTTP headers: only from
-// a trusted peer, from the right, and no other key.
-func ClientIP(opts httplimit.IPOptions) (KeyFunc, error) {
-	k, err := httplimit.NewIPKeyer(opts)
+// forward them) with the decision.IPKeyer that httplimit.ClientIP reads
+// HTTP headers with: only from a trusted peer, from the right, and no other
+// key.
+func ClientIP(opts decision.IPOptions) (KeyFunc, error) {
+	k, err := decision.NewIPKeyer(opts)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("grpclimit: %w", err)
 	}
 	return func(ctx context.Context, _ string) (string, error) {
 		a, err := PeerAddr(ctx)
@@ -458,7 +367,7 @@ func Metadata(name string) KeyFunc {
 		if v := first(ctx, name); v != "" {
 			return "md:" + name + "=" + v, nil
 		}
-		return "", fmt.Errorf("%w: no metadata %s", httplimit.ErrNoKey, name)
+		return "", decision.NoKey("metadata " + name)
 	}
 }
 
@@ -474,7 +383,7 @@ func User(id func(ctx context.Context) (string, bool)) KeyFunc {
 		if u, ok := id(ctx); ok && u != "" {
 			return "user:" + u, nil
 		}
-		return "", fmt.Errorf("%w: no authenticated user", httplimit.ErrNoKey)
+		return "", decision.NoKey("authenticated user")
 	}
 }
 
@@ -488,17 +397,15 @@ func User(id func(ctx context.Context) (string, bool)) KeyFunc {
 // VerifiedAPIKey.
 func APIKey(ctx context.Context, _ string) (string, error) {
 	if k := rawAPIKey(ctx); k != "" {
-		return "apikey:" + hashed(k), nil
+		return decision.APIKeyKey(k), nil
 	}
-	return "", fmt.Errorf("%w: no API key", httplimit.ErrNoKey)
+	return "", decision.NoKey("API key")
 }
 
 // rawAPIKey returns the API key in the call's metadata, or "".
 func rawAPIKey(ctx context.Context) string {
-	if auth := first(ctx, "authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		if tok := strings.TrimSpace(auth[7:]); tok != "" {
-			return tok
-		}
+	if tok := decision.BearerToken(first(ctx, "authorization")); tok != "" {
+		return tok
 	}
 	return strings.TrimSpace(first(ctx, "x-api-key"))
 }
@@ -510,15 +417,10 @@ func rawAPIKey(ctx context.Context) string {
 func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback KeyFunc) KeyFunc {
 	return func(ctx context.Context, method string) (string, error) {
 		if k := rawAPIKey(ctx); k != "" && valid(ctx, k) {
-			return "apikey:" + hashed(k), nil
+			return decision.APIKeyKey(k), nil
 		}
 		return fallback(ctx, method)
 	}
-}
-
-func hashed(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func first(ctx context.Context, name string) string {
@@ -530,40 +432,19 @@ func first(ctx context.Context, name string) string {
 }
 
 // Compose returns a KeyFunc that keys the combination of keys, joined as
-// httplimit.Compose joins them.
+// httplimit.Compose joins them (decision.ComposeKeys).
 func Compose(keys ...KeyFunc) KeyFunc {
 	return func(ctx context.Context, method string) (string, error) {
-		var b strings.Builder
-		for i, k := range keys {
-			s, err := k(ctx, method)
-			if err != nil {
-				return "", err
-			}
-			if i > 0 {
-				b.WriteByte('|')
-			}
-			b.WriteString(strings.NewReplacer("%", "%25", "|", "%7C").Replace(s))
-		}
-		return b.String(), nil
+		return decision.ComposeKeys(len(keys), func(i int) (string, error) { return keys[i](ctx, method) })
 	}
 }
 
 // First returns a KeyFunc that returns the key of the first of keys that
-// does not fail with httplimit.ErrNoKey. It falls back only when a key is
+// does not fail with decision.ErrNoKey. It falls back only when a key is
 // absent, never when it is made up: First(APIKey, PeerIP) gives a fresh
 // quota to every random API key; use VerifiedAPIKey(valid, PeerIP).
 func First(keys ...KeyFunc) KeyFunc {
 	return func(ctx context.Context, method string) (string, error) {
-		err := fmt.Errorf("%w: no key applies", httplimit.ErrNoKey)
-		for _, k := range keys {
-			var s string
-			if s, err = k(ctx, method); err == nil {
-				return s, nil
-			}
-			if !errors.Is(err, httplimit.ErrNoKey) {
-				return "", err
-			}
-		}
-		return "", err
+		return decision.FirstKey(len(keys), func(i int) (string, error) { return keys[i](ctx, method) })
 	}
 }

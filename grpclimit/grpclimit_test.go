@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/decision"
 	"github.com/smartlimit/smartlimit/grpclimit"
 	"github.com/smartlimit/smartlimit/httplimit"
 	"github.com/smartlimit/smartlimit/smartlimittest"
@@ -54,7 +55,7 @@ var twoPerMinute = smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, 
 // seen records the Decision that the handler's context carries.
 type seen struct {
 	mu sync.Mutex
-	d  []httplimit.Decision
+	d  []decision.Decision
 	ok []bool
 }
 
@@ -71,11 +72,11 @@ func (s *seen) count() int {
 	return len(s.d)
 }
 
-func (s *seen) last() (httplimit.Decision, bool) {
+func (s *seen) last() (decision.Decision, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.d) == 0 {
-		return httplimit.Decision{}, false
+		return decision.Decision{}, false
 	}
 	return s.d[len(s.d)-1], s.ok[len(s.ok)-1]
 }
@@ -118,7 +119,7 @@ func serve(t *testing.T, in *grpclimit.Interceptor) (healthpb.HealthClient, *see
 	return healthpb.NewHealthClient(conn), rec
 }
 
-func newInterceptor(t *testing.T, lim httplimit.Limiter, opts grpclimit.Options) *grpclimit.Interceptor {
+func newInterceptor(t *testing.T, lim decision.Limiter, opts grpclimit.Options) *grpclimit.Interceptor {
 	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -301,7 +302,7 @@ func TestErrors(t *testing.T) {
 		var mu sync.Mutex
 		client, rec := serve(t, newInterceptor(t, &fake{err: boom}, grpclimit.Options{
 			Limit:   twoPerMinute,
-			OnError: httplimit.FailOpen,
+			OnError: decision.FailOpen,
 			Logger:  slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
 		}))
 		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
@@ -319,7 +320,7 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("invalid input is internal", func(t *testing.T) {
 		client, _ := serve(t, newInterceptor(t, &fake{err: &smartlimit.InputError{Field: "key", Reason: "test"}},
-			grpclimit.Options{Limit: twoPerMinute, OnError: httplimit.FailOpen}))
+			grpclimit.Options{Limit: twoPerMinute, OnError: decision.FailOpen}))
 		if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); status.Code(err) != codes.Internal {
 			t.Errorf("err = %v, want Internal", err)
 		}
@@ -349,7 +350,7 @@ func TestModes(t *testing.T) {
 	one := smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 1, Period: time.Minute}
 	client, rec := serve(t, newInterceptor(t, s.Client, grpclimit.Options{
 		Limit:       one,
-		Mode:        httplimit.AnnotateOnly,
+		Mode:        decision.AnnotateOnly,
 		SkipMethods: []string{"/grpc.health.v1.Health/Watch"},
 	}))
 	ctx := context.Background()
@@ -379,11 +380,11 @@ func TestNewErrors(t *testing.T) {
 	t.Parallel()
 	for _, opts := range []grpclimit.Options{
 		{},
-		{Limit: twoPerMinute, Policies: []httplimit.Policy{{Limit: twoPerMinute}}},
+		{Limit: twoPerMinute, Policies: []decision.Policy{{Limit: twoPerMinute}}},
 		{Limit: smartlimit.Limit{Rate: 1}},
 		{Limit: twoPerMinute, Mode: 7},
 		{Limit: twoPerMinute, OnError: 7},
-		{Policies: []httplimit.Policy{{Name: "a", Limit: twoPerMinute}, {Name: "b", Limit: smartlimit.PerHour(9)}}}, // fake has no AllowAll
+		{Policies: []decision.Policy{{Name: "a", Limit: twoPerMinute}, {Name: "b", Limit: smartlimit.PerHour(9)}}}, // fake has no AllowAll
 	} {
 		if _, err := grpclimit.New(&fake{}, opts); err == nil {
 			t.Errorf("New(%+v) succeeded", opts)
@@ -402,13 +403,13 @@ func TestKeyFuncs(t *testing.T) {
 		return metadata.NewIncomingContext(ctx, metadata.Pairs(md...))
 	}
 	clientIP := func(header string) grpclimit.KeyFunc {
-		k, err := grpclimit.ClientIP(httplimit.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Header: header})
+		k, err := grpclimit.ClientIP(decision.IPOptions{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Header: header})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return k
 	}
-	xff := clientIP(httplimit.HeaderXForwardedFor)
+	xff := clientIP(decision.HeaderXForwardedFor)
 	user := grpclimit.User(func(ctx context.Context) (string, bool) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		if v := md.Get("test-user"); len(v) > 0 {
@@ -438,7 +439,7 @@ func TestKeyFuncs(t *testing.T) {
 		{"no peer", grpclimit.PeerIP, context.Background(), ""},
 		{"client ip, trusted proxy", xff, withPeer("10.0.0.1:5000", "x-forwarded-for", "198.51.100.1, 203.0.113.1"), "ip:203.0.113.1"},
 		{"client ip, spoofed", xff, withPeer("192.0.2.1:5000", "x-forwarded-for", "203.0.113.1"), "ip:192.0.2.1"},
-		{"client ip, forwarded", clientIP(httplimit.HeaderForwarded), withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
+		{"client ip, forwarded", clientIP(decision.HeaderForwarded), withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:203.0.113.2"},
 		// Only the named key is read: no fallback a client could fill in.
 		{"client ip, forwarded not named", xff, withPeer("10.0.0.1:5000", "forwarded", "for=203.0.113.2"), "ip:10.0.0.1"},
 		{"client ip, x-real-ip named", clientIP("X-Real-IP"), withPeer("10.0.0.1:5000", "x-real-ip", "203.0.113.3", "x-forwarded-for", "203.0.113.4"), "ip:203.0.113.3"},
@@ -461,7 +462,7 @@ func TestKeyFuncs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.key(tc.ctx, "/svc/M")
 			if tc.want == "" {
-				if !errors.Is(err, httplimit.ErrNoKey) {
+				if !errors.Is(err, decision.ErrNoKey) {
 					t.Fatalf("key = %q, %v; want ErrNoKey", got, err)
 				}
 				return
@@ -477,7 +478,7 @@ func TestKeyFuncs(t *testing.T) {
 // until the call's context is done (the caller cancelled), then asks lim
 // with that context.
 type gate struct {
-	lim     httplimit.Limiter
+	lim     decision.Limiter
 	entered chan struct{}
 }
 
@@ -503,7 +504,7 @@ func TestCanceledCall(t *testing.T) {
 	var mu sync.Mutex
 	in := newInterceptor(t, g, grpclimit.Options{
 		Limit:   smartlimit.PerHour(2),
-		OnError: httplimit.FailOpen,
+		OnError: decision.FailOpen,
 		Logger:  slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)),
 	})
 	ended := make(chan error) // what the interceptor returned, server side
@@ -561,11 +562,11 @@ func TestCanceledCall(t *testing.T) {
 // handler sees it) and in the QuotaFailure of a denial (Block).
 func TestViolated(t *testing.T) {
 	t.Parallel()
-	policies := []httplimit.Policy{
+	policies := []decision.Policy{
 		{Name: "burst", Limit: twoPerMinute},
 		{Name: "hourly", Limit: smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Hour}},
 	}
-	names := func(ps []httplimit.Policy) string {
+	names := func(ps []decision.Policy) string {
 		var b []string
 		for _, p := range ps {
 			b = append(b, p.Name)
@@ -575,7 +576,7 @@ func TestViolated(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name     string
-		policies []httplimit.Policy
+		policies []decision.Policy
 		want     string
 	}{
 		{"one policy", policies[:1], "burst"},
@@ -583,7 +584,7 @@ func TestViolated(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := smartlimittest.New(t)
-			annotate, rec := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Mode: httplimit.AnnotateOnly, Key: grpclimit.Method}))
+			annotate, rec := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Mode: decision.AnnotateOnly, Key: grpclimit.Method}))
 			block, _ := serve(t, newInterceptor(t, s.Client, grpclimit.Options{Policies: tc.policies, Key: grpclimit.Method}))
 			for i := range 2 {
 				if _, err := annotate.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {

@@ -2,11 +2,10 @@ package httplimit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/smartlimit/smartlimit/decision"
 )
 
 // KeyFunc returns the key a request is limited under: the client, user,
@@ -23,75 +22,19 @@ type KeyFunc func(r *http.Request) (string, error)
 // ErrNoKey means a request lacks what a KeyFunc keys on: the header,
 // cookie or query parameter is absent, no user is authenticated, or the
 // peer address is not an IP address. The middleware answers such requests
-// with 400 Bad Request unless Options.ErrorHandler says otherwise.
-var ErrNoKey = errors.New("httplimit: request has no rate limit key")
+// with 400 Bad Request unless Options.ErrorHandler says otherwise. It is
+// decision.ErrNoKey, which grpclimit's key functions match too.
+var ErrNoKey = decision.ErrNoKey
 
 // MaxKeyLen is the longest key the middleware passes to the limiter, in
-// bytes. SafeKey shortens longer keys. It is well below
-// smartlimit.MaxKeyLen so that the Redis key around it stays small.
-const MaxKeyLen = 256
+// bytes; it is decision.MaxKeyLen.
+const MaxKeyLen = decision.MaxKeyLen
 
-// SafeKey returns key in a form that is safe inside a Redis key: every
-// byte that is not printable ASCII, space, '{' and '}' (which would change
-// the Redis Cluster hash tag), and '%' and '~' (this encoding's own
-// markers) are percent-encoded, and a result longer than MaxKeyLen is
-// replaced by its first bytes, '~' and the unpadded base64url SHA-256 of
-// the whole. SafeKey is injective up to SHA-256 collisions: distinct keys
-// stay distinct.
-func SafeKey(key string) string {
-	n := 0
-	for i := 0; i < len(key); i++ {
-		if unsafeByte(key[i]) {
-			n++
-		}
-	}
-	if n == 0 && len(key) <= MaxKeyLen {
-		return key // the common case: no copy
-	}
-	var b strings.Builder
-	b.Grow(len(key) + 2*n)
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if unsafeByte(c) {
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	s := b.String()
-	if len(s) <= MaxKeyLen {
-		return s
-	}
-	// Keep a readable head for operators and make the tail unique.
-	sum := sha256.Sum256([]byte(key))
-	const tail = 1 + 43 // '~' and the unpadded base64 of 32 bytes
-	return s[:MaxKeyLen-tail] + "~" + base64.RawURLEncoding.EncodeToString(sum[:])
-}
+// SafeKey returns key in a form that is safe inside a Redis key; it is
+// decision.SafeKey, which documents the encoding.
+func SafeKey(key string) string { return decision.SafeKey(key) }
 
-const hexDigits = "0123456789ABCDEF"
-
-func unsafeByte(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '%' || c == '{' || c == '}' || c == '~'
-}
-
-// hashed returns the unpadded base64url SHA-256 of s, for secrets that
-// must not appear in Redis keys.
-func hashed(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func noKey(what string) error {
-	return &keyError{what: what}
-}
-
-// keyError is ErrNoKey with what was missing.
-type keyError struct{ what string }
-
-func (e *keyError) Error() string { return ErrNoKey.Error() + ": no " + e.what }
-func (e *keyError) Unwrap() error { return ErrNoKey }
+func noKey(what string) error { return decision.NoKey(what) }
 
 // Header returns a KeyFunc that keys the first value of the request header
 // name: "header:NAME=VALUE". A request without it fails with ErrNoKey.
@@ -225,17 +168,15 @@ const HeaderXAPIKey = "X-Api-Key"
 // VerifiedAPIKey, which keys only the keys you accept.
 func APIKey(r *http.Request) (string, error) {
 	if k := rawAPIKey(r); k != "" {
-		return "apikey:" + hashed(k), nil
+		return decision.APIKeyKey(k), nil
 	}
 	return "", noKey("API key")
 }
 
 // rawAPIKey returns the API key r carries, or "".
 func rawAPIKey(r *http.Request) string {
-	if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-		if tok := strings.TrimSpace(auth[7:]); tok != "" {
-			return tok
-		}
+	if tok := decision.BearerToken(r.Header.Get("Authorization")); tok != "" {
+		return tok
 	}
 	return strings.TrimSpace(r.Header.Get(HeaderXAPIKey))
 }
@@ -250,7 +191,7 @@ func rawAPIKey(r *http.Request) string {
 func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback KeyFunc) KeyFunc {
 	return func(r *http.Request) (string, error) {
 		if k := rawAPIKey(r); k != "" && valid(r.Context(), k) {
-			return "apikey:" + hashed(k), nil
+			return decision.APIKeyKey(k), nil
 		}
 		return fallback(r)
 	}
@@ -263,27 +204,7 @@ func VerifiedAPIKey(valid func(ctx context.Context, key string) bool, fallback K
 // returned.
 func Compose(keys ...KeyFunc) KeyFunc {
 	return func(r *http.Request) (string, error) {
-		var b strings.Builder
-		for i, k := range keys {
-			s, err := k(r)
-			if err != nil {
-				return "", err
-			}
-			if i > 0 {
-				b.WriteByte('|')
-			}
-			for j := 0; j < len(s); j++ {
-				switch c := s[j]; c {
-				case '%', '|':
-					b.WriteByte('%')
-					b.WriteByte(hexDigits[c>>4])
-					b.WriteByte(hexDigits[c&15])
-				default:
-					b.WriteByte(c)
-				}
-			}
-		}
-		return b.String(), nil
+		return decision.ComposeKeys(len(keys), func(i int) (string, error) { return keys[i](r) })
 	}
 }
 
@@ -299,16 +220,6 @@ func Compose(keys ...KeyFunc) KeyFunc {
 // authentication that rejects unknown keys first.
 func First(keys ...KeyFunc) KeyFunc {
 	return func(r *http.Request) (string, error) {
-		err := error(noKey("key"))
-		for _, k := range keys {
-			var s string
-			if s, err = k(r); err == nil {
-				return s, nil
-			}
-			if !errors.Is(err, ErrNoKey) {
-				return "", err
-			}
-		}
-		return "", err
+		return decision.FirstKey(len(keys), func(i int) (string, error) { return keys[i](r) })
 	}
 }

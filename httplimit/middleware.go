@@ -22,16 +22,21 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/decision"
 )
+
+// The decision path, and the types it speaks in, live in package decision,
+// which grpclimit and the other transports share; the names below keep
+// httplimit's API.
 
 // ErrUnavailable means the limiter failed to decide (its backend is down or
 // slow). The middleware wraps such errors with it before it passes them to
 // Options.ErrorHandler; a FailOpen Middleware lets the request pass instead.
-var ErrUnavailable = errors.New("httplimit: rate limiter unavailable")
+// It is decision.ErrUnavailable.
+var ErrUnavailable = decision.ErrUnavailable
 
 // ErrRequestDone means the request's context was done (the client went
 // away, or a deadline passed) before the request was decided or served.
@@ -40,79 +45,54 @@ var ErrUnavailable = errors.New("httplimit: rate limiter unavailable")
 // right after sending, since the limiter then fails with the request's own
 // context.Canceled. The errors the middleware passes to
 // Options.ErrorHandler for it match both ErrRequestDone and the context's
-// error.
-var ErrRequestDone = errors.New("httplimit: request ended before it was served")
+// error. It is decision.ErrRequestDone.
+var ErrRequestDone = decision.ErrRequestDone
 
 // LimiterError classifies err, an error the limiter returned for a request
-// whose context is ctx, for an ErrorHandler and an ErrorPolicy. Invalid
-// input (smartlimit.InputError) comes back wrapped, still an InputError
-// (and smartlimit.ErrInvalidLimit where it was). When ctx is done the
-// error matches ErrRequestDone and ctx.Err(): the limiter most likely
-// failed because of it, and the request is over either way. Any other error
-// is a limiter failure and matches ErrUnavailable; that is the only kind an
-// ErrorPolicy applies to. Other transports (grpclimit) use LimiterError to
-// decide alike.
-func LimiterError(ctx context.Context, err error) error {
-	var in *smartlimit.InputError
-	switch {
-	case errors.As(err, &in):
-		return fmt.Errorf("httplimit: limiter: %w", err)
-	case ctx.Err() != nil:
-		// %v, not %w: the limiter's error is a consequence, and must not
-		// make the result match what it wraps (ErrUnavailable, say).
-		return fmt.Errorf("%w: %w (limiter: %v)", ErrRequestDone, ctx.Err(), err)
-	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
-}
+// whose context is ctx, for an ErrorHandler and an ErrorPolicy; it is
+// decision.LimiterError, which documents the classes.
+func LimiterError(ctx context.Context, err error) error { return decision.LimiterError(ctx, err) }
 
-// Limiter is the part of smartlimit.Limiter the middleware uses; every
-// smartlimit tier implements it. When it also implements
-// smartlimit.MultiLimiter the middleware can check several policies at
-// once, and when it implements smartlimit.Leaser a Concurrency policy holds
-// a lease for the duration of the request. (Without Leaser, a Concurrency
-// policy's slots are taken with AllowN and come back only when they expire,
-// a Period later.)
-type Limiter interface {
-	AllowN(ctx context.Context, key string, l smartlimit.Limit, n int64) (smartlimit.Result, error)
-}
+// Limiter is the part of smartlimit.Limiter the middleware uses; see
+// decision.Limiter, where it is defined.
+type Limiter = decision.Limiter
 
 // Policy is a named limit. The name identifies it in the RateLimit and
-// RateLimit-Policy headers and in the violated-policies of a 429.
-type Policy struct {
-	// Name is printable ASCII; empty means DefaultPolicyName.
-	Name  string
-	Limit smartlimit.Limit
-}
+// RateLimit-Policy headers and in the violated-policies of a 429. It is
+// defined in package decision.
+type Policy = decision.Policy
 
 // DefaultPolicyName is the name of Options.Limit's policy and of a Policy
 // without a name.
-const DefaultPolicyName = "default"
+const DefaultPolicyName = decision.DefaultPolicyName
 
-// Mode says what the middleware does with a denied request.
-type Mode uint8
+// Mode says what the middleware does with a denied request; it is defined
+// in package decision.
+type Mode = decision.Mode
 
 const (
 	// Block answers a denied request with DeniedHandler (429 by default).
-	Block Mode = iota
+	Block = decision.Block
 	// AnnotateOnly only sets headers and the context Decision and always
 	// calls the next handler at once (a leaky bucket's Delay is not waited
 	// out): for shadow rollouts, to see whom a limit would hit before it
 	// does.
-	AnnotateOnly
+	AnnotateOnly = decision.AnnotateOnly
 )
 
-// ErrorPolicy says what happens to a request when the limiter fails.
-type ErrorPolicy uint8
+// ErrorPolicy says what happens to a request when the limiter fails; it is
+// defined in package decision.
+type ErrorPolicy = decision.ErrorPolicy
 
 const (
 	// FailClosed answers with ErrorHandler (503 by default): an outage of
 	// the limiter's backend is visible and nothing passes unlimited.
-	FailClosed ErrorPolicy = iota
+	FailClosed = decision.FailClosed
 	// FailOpen lets the request pass unlimited. The error is logged
 	// (Options.Logger) and recorded in the context Decision, never hidden.
 	// A request whose context is done is not let through (see
 	// ErrRequestDone).
-	FailOpen
+	FailOpen = decision.FailOpen
 )
 
 // Options configures a Middleware. The zero value of every field is its
@@ -188,16 +168,11 @@ type Options struct {
 // for simultaneous use by multiple goroutines; one Middleware may wrap many
 // handlers, which then share its policies and keys.
 type Middleware struct {
-	lim      Limiter
-	multi    smartlimit.MultiLimiter       // nil unless lim implements it
-	each     smartlimit.MultiResultLimiter // nil unless lim implements it
-	leaser   smartlimit.Leaser             // nil unless lim implements it
-	policies []Policy                      // static policies; nil with policyFunc
+	dec      *decision.Decider
+	set      decision.Set // the static policies; empty with policyFn
 	policyFn func(*http.Request) ([]Policy, error)
-	policyHV string // RateLimit-Policy for the static policies
-	limits   []smartlimit.Limit
 	opts     Options
-	log      errLog
+	log      decision.ErrorLog
 }
 
 // New returns a Middleware that limits requests on lim as opts says, or an
@@ -206,18 +181,20 @@ func New(lim Limiter, opts Options) (*Middleware, error) {
 	if lim == nil {
 		return nil, errors.New("httplimit: New: nil Limiter")
 	}
-	m := &Middleware{lim: lim, opts: opts}
-	m.multi, _ = lim.(smartlimit.MultiLimiter)
-	m.each, _ = lim.(smartlimit.MultiResultLimiter)
-	m.leaser, _ = lim.(smartlimit.Leaser)
+	dec, err := decision.NewDecider(lim, opts.Mode, opts.OnError)
+	if err != nil {
+		return nil, fmt.Errorf("httplimit: New: %w", err)
+	}
+	m := &Middleware{dec: dec, opts: opts}
+	var policies []Policy
 	set := 0
 	if opts.Limit != (smartlimit.Limit{}) {
 		set++
-		m.policies = []Policy{{Name: DefaultPolicyName, Limit: opts.Limit}}
+		policies = []Policy{{Name: DefaultPolicyName, Limit: opts.Limit}}
 	}
 	if len(opts.Policies) > 0 {
 		set++
-		m.policies = slices.Clone(opts.Policies) // the caller may reuse its slice
+		policies = slices.Clone(opts.Policies) // the caller may reuse its slice
 	}
 	if opts.PolicyFunc != nil {
 		set++
@@ -226,14 +203,10 @@ func New(lim Limiter, opts Options) (*Middleware, error) {
 	if set != 1 {
 		return nil, errors.New("httplimit: New: set exactly one of Options.Limit, Options.Policies and Options.PolicyFunc")
 	}
-	if m.policies != nil {
-		ps, err := m.check(m.policies)
-		if err != nil {
+	if policies != nil {
+		if m.set, err = dec.Policies(policies); err != nil {
 			return nil, fmt.Errorf("httplimit: New: %w", err)
 		}
-		m.policies = ps
-		m.limits = limitsOf(ps)
-		m.policyHV = policyHeader(ps)
 	}
 	if opts.Key == nil {
 		m.opts.Key = RemoteIP
@@ -250,118 +223,21 @@ func New(lim Limiter, opts Options) (*Middleware, error) {
 	if opts.ErrorHandler == nil {
 		m.opts.ErrorHandler = m.defaultError
 	}
-	if opts.Mode > AnnotateOnly {
-		return nil, fmt.Errorf("httplimit: New: unknown Mode %d", opts.Mode)
-	}
-	if opts.OnError > FailOpen {
-		return nil, fmt.Errorf("httplimit: New: unknown OnError %d", opts.OnError)
-	}
 	if opts.ResetFormat > ResetUnix {
 		return nil, fmt.Errorf("httplimit: New: unknown ResetFormat %d", opts.ResetFormat)
 	}
 	return m, nil
 }
 
-// check validates policies and fills in default names. It returns a copy
-// when it changes anything, so the caller's slice is never written.
-func (m *Middleware) check(ps []Policy) ([]Policy, error) {
-	out := ps
-	for i, p := range ps {
-		if p.Name == "" {
-			if &out[0] == &ps[0] {
-				out = slices.Clone(ps)
-			}
-			out[i].Name = DefaultPolicyName
-		}
-		for j := 0; j < len(out[i].Name); j++ {
-			if c := out[i].Name[j]; c < 0x20 || c > 0x7e {
-				return nil, fmt.Errorf("policy name %q: want printable ASCII", out[i].Name)
-			}
-		}
-		if err := p.Limit.Validate(); err != nil {
-			return nil, fmt.Errorf("policy %q: %w", out[i].Name, err)
-		}
-		if len(ps) > 1 && p.Limit.Algorithm == smartlimit.Concurrency {
-			return nil, fmt.Errorf("policy %q: a Concurrency limit must be the only policy", out[i].Name)
-		}
-	}
-	if len(ps) > 1 && m.multi == nil {
-		return nil, fmt.Errorf("%d policies need a Limiter that implements smartlimit.MultiLimiter", len(ps))
-	}
-	return out, nil
-}
-
-func limitsOf(ps []Policy) []smartlimit.Limit {
-	ls := make([]smartlimit.Limit, len(ps))
-	for i, p := range ps {
-		ls[i] = p.Limit
-	}
-	return ls
-}
-
-func policyHeader(ps []Policy) string {
-	var b []byte
-	for i, p := range ps {
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = appendPolicyItem(b, p)
-	}
-	return string(b)
-}
-
 // Decision is what the middleware decided for a request. Handlers behind
-// the middleware (and DeniedHandler) get it with FromContext.
-type Decision struct {
-	// Key is the key the request was checked under, after SafeKey.
-	Key string
-	// Cost is the number of units the request asked for.
-	Cost int64
-	// Policies are the policies checked. The slice is shared: do not
-	// modify it.
-	Policies []Policy
-	// Policy is the binding one: the denying policy when denied, the one
-	// with the least remaining when allowed (see smartlimit.Combine).
-	Policy Policy
-	// Violated are the policies that denied the request, nil when it was
-	// allowed: every one that denied when the limiter implements
-	// smartlimit.MultiResultLimiter, otherwise the binding one. The slice
-	// may be shared: do not modify it.
-	Violated []Policy
-	// Result is the limiter's answer for the binding policy. After a
-	// failure that FailOpen let through it is Allowed, with Tier
-	// smartlimit.TierFailOpen.
-	Result smartlimit.Result
-	// Err is the limiter's error that FailOpen let through, or nil.
-	Err error
-}
-
-type ctxKey struct{}
-
-// decisionCtx is context.WithValue(parent, ctxKey{}, &d) in one allocation
-// instead of two, with the Decision inside.
-type decisionCtx struct {
-	context.Context
-	d Decision
-}
-
-func (c *decisionCtx) Value(key any) any {
-	if key == (ctxKey{}) {
-		return &c.d
-	}
-	return c.Context.Value(key)
-}
+// the middleware (and DeniedHandler) get it with FromContext. It is defined
+// in package decision, which documents its fields.
+type Decision = decision.Decision
 
 // FromContext returns the Decision the middleware stored in ctx, and false
 // when there is none: the request was exempt or skipped, or no middleware
-// ran.
-func FromContext(ctx context.Context) (Decision, bool) {
-	d, ok := ctx.Value(ctxKey{}).(*Decision)
-	if !ok {
-		return Decision{}, false
-	}
-	return *d, true
-}
+// ran. It is decision.FromContext.
+func FromContext(ctx context.Context) (Decision, bool) { return decision.FromContext(ctx) }
 
 // Handle returns a handler that limits requests and passes the ones allowed
 // to next. Wrap a whole mux for a site-wide limit, or one route's handler
@@ -377,7 +253,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		next.ServeHTTP(w, r)
 		return
 	}
-	policies, limits, policyHV := m.policies, m.limits, m.policyHV
+	s := m.set
 	if m.policyFn != nil {
 		ps, err := m.policyFn(r)
 		if err != nil {
@@ -388,11 +264,10 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			next.ServeHTTP(w, r)
 			return
 		}
-		if ps, err = m.check(ps); err != nil {
+		if s, err = m.dec.Policies(ps); err != nil {
 			m.opts.ErrorHandler(w, r, fmt.Errorf("httplimit: PolicyFunc: %w", asInput(err)))
 			return
 		}
-		policies, limits, policyHV = ps, limitsOf(ps), policyHeader(ps)
 	}
 	key, err := m.opts.Key(r)
 	if err != nil {
@@ -400,8 +275,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	ctx := r.Context()
-	dc := &decisionCtx{Context: ctx, d: Decision{Key: SafeKey(key), Cost: 1, Policies: policies, Policy: policies[0]}}
-	d := &dc.d
+	dc := &decision.Context{Context: ctx, Decision: Decision{Key: SafeKey(key), Cost: 1}}
+	d := &dc.Decision
 	if m.opts.Cost != nil {
 		if d.Cost, err = m.opts.Cost(r); err != nil {
 			m.opts.ErrorHandler(w, r, fmt.Errorf("httplimit: cost: %w", err))
@@ -409,31 +284,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		}
 	}
 
-	var lease *smartlimit.Lease
-	var rs []smartlimit.Result
-	switch {
-	case len(limits) > 1 && m.each != nil:
-		// Each limit's own result names the binding policy exactly, and
-		// every policy that denied.
-		if rs, err = m.each.AllowAllResults(ctx, d.Key, d.Cost, limits...); err == nil {
-			d.Result, d.Policy = smartlimit.Combine(rs), policies[smartlimit.Binding(rs)]
-		}
-	case len(limits) > 1:
-		d.Result, err = m.multi.AllowAll(ctx, d.Key, d.Cost, limits...)
-		d.Policy = binding(policies, d.Result)
-	case limits[0].Algorithm == smartlimit.Concurrency && m.leaser != nil && d.Cost > 0:
-		lease, d.Result, err = m.leaser.Acquire(ctx, d.Key, limits[0])
-	default:
-		d.Result, err = m.lim.AllowN(ctx, d.Key, limits[0], d.Cost)
-	}
+	lease, err := m.dec.Decide(ctx, d, s)
 	if err != nil {
-		if werr := LimiterError(ctx, err); m.opts.OnError == FailClosed || !errors.Is(werr, ErrUnavailable) {
-			m.opts.ErrorHandler(w, r, werr)
-			return
-		}
-		m.log.log(m.opts.Logger, r, "httplimit: limiter failed; request passed unlimited (FailOpen)", err)
-		d.Err = err
-		d.Result = smartlimit.Result{Allowed: true, Tier: smartlimit.TierFailOpen}
+		m.opts.ErrorHandler(w, r, err)
+		return
+	}
+	if d.Err != nil {
+		m.logErr(r, "httplimit: limiter failed; request passed unlimited (FailOpen)", d.Err)
 		next.ServeHTTP(w, r.WithContext(dc))
 		return
 	}
@@ -441,56 +298,30 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		defer func() {
 			// Release even when the client went away: the slot must come back.
 			if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
-				m.log.log(m.opts.Logger, r, "httplimit: releasing concurrency lease", err)
+				m.logErr(r, "httplimit: releasing concurrency lease", err)
 			}
 		}()
 	}
 
-	d.Violated = ViolatedPolicies(policies, d.Policy, d.Result, rs)
-	denied := !d.Result.Allowed && m.opts.Mode == Block
-	m.setHeaders(w.Header(), d, policyHV, denied)
+	denied := m.dec.Denies(d)
+	m.setHeaders(w.Header(), d, s.Header, denied)
 	r = r.WithContext(dc)
 	if denied {
 		m.opts.DeniedHandler.ServeHTTP(w, r)
 		return
 	}
-	if d.Result.Delay > 0 && m.opts.Mode == Block {
-		// Leaky bucket: the request was admitted to be served after Delay.
-		t := time.NewTimer(d.Result.Delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			m.opts.ErrorHandler(w, r, fmt.Errorf("%w: %w (while waiting out Delay)", ErrRequestDone, ctx.Err()))
-			return
-		}
+	if err := m.dec.Wait(ctx, d); err != nil {
+		m.opts.ErrorHandler(w, r, err)
+		return
 	}
 	next.ServeHTTP(w, r)
 }
 
 // ViolatedPolicies returns the policies that denied a request, as the
 // middleware fills Decision.Violated, for transports that fill their own
-// Decision (grpclimit): nil when r, the combined result for ps, allowed it;
-// with rs, the results of smartlimit.MultiResultLimiter.AllowAllResults in
-// the order of ps, every policy that denied by itself; without rs, binding,
-// the binding policy. The result may share ps's backing array.
+// Decision; it is decision.ViolatedPolicies, which documents it.
 func ViolatedPolicies(ps []Policy, binding Policy, r smartlimit.Result, rs []smartlimit.Result) []Policy {
-	if r.Allowed {
-		return nil
-	}
-	var v []Policy
-	for i, r := range rs {
-		if !r.Allowed && r.RetryAfter != 0 { // a limit that passed alone has no retry
-			v = append(v, ps[i])
-		}
-	}
-	switch {
-	case v != nil:
-		return v
-	case len(ps) == 1 && ps[0] == binding:
-		return ps[:1:1] // shared, like Decision.Policies: no allocation per denial
-	}
-	return []Policy{binding}
+	return decision.ViolatedPolicies(ps, binding, r, rs)
 }
 
 // asInput makes a policy validation error match smartlimit.ErrInvalidLimit
@@ -500,19 +331,6 @@ func asInput(err error) error {
 		return err
 	}
 	return &smartlimit.InputError{Field: "limits", Value: "PolicyFunc", Reason: err.Error()}
-}
-
-// binding returns the policy whose limit gave r, for limiters without
-// smartlimit.MultiResultLimiter. AllowAll reports only the
-// binding Result, so it is found by capacity: when two policies have the
-// same capacity the first is named.
-func binding(ps []Policy, r smartlimit.Result) Policy {
-	for _, p := range ps {
-		if p.Limit.Capacity() == r.Limit {
-			return p
-		}
-	}
-	return ps[0]
 }
 
 // Canonical forms of the header names, so that setting them costs no
@@ -529,7 +347,7 @@ var (
 // retry. All values share one string and one slice backing array: two
 // allocations, whatever the count.
 func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, retry bool) {
-	reset, hasReset := quotaSeconds(d.Policy.Limit, d.Result)
+	reset, hasReset := decision.DeltaSeconds(d.Policy.Limit, d.Result)
 	retry = retry && hasReset // a request that can never pass gets no time to retry at
 	if m.opts.OmitDraftHeaders && m.opts.OmitLegacyHeaders && !retry {
 		return
@@ -538,7 +356,7 @@ func (m *Middleware) setHeaders(h http.Header, d *Decision, policyHV string, ret
 	var ends [5]int // ends of the RateLimit, Limit, Remaining, Reset and Retry-After values in buf
 	b := buf[:0]
 	if !m.opts.OmitDraftHeaders {
-		b = appendStateItem(b, d.Policy, d.Result)
+		b = decision.AppendRateLimit(b, d.Policy, d.Result)
 	}
 	ends[0] = len(b)
 	if !m.opts.OmitLegacyHeaders {
@@ -617,33 +435,20 @@ func (m *Middleware) defaultError(w http.ResponseWriter, r *http.Request, err er
 		// The client's doing: not worth a log line per request.
 		WriteProblem(w, Problem{Type: ProblemBlank, Title: "Bad Request", Status: http.StatusBadRequest, Detail: err.Error()})
 	case errors.Is(err, ErrUnavailable):
-		m.log.log(m.opts.Logger, r, "httplimit: request refused: cannot check rate limit (FailClosed)", err)
+		m.logErr(r, "httplimit: request refused: cannot check rate limit (FailClosed)", err)
 		// Details stay in the log: they may name internal hosts.
 		w.Header().Set(HeaderRetryAfter, "1")
 		WriteProblem(w, Problem{Type: ProblemBlank, Title: "Service Unavailable", Status: http.StatusServiceUnavailable,
 			Detail: "the rate limiter is unavailable"})
 	default: // invalid input or a failing Key, Cost or PolicyFunc: a bug or an internal failure
-		m.log.log(m.opts.Logger, r, "httplimit: request refused: cannot compute rate limit", err)
+		m.logErr(r, "httplimit: request refused: cannot compute rate limit", err)
 		WriteProblem(w, Problem{Type: ProblemBlank, Title: "Internal Server Error", Status: http.StatusInternalServerError})
 	}
 }
 
-// errLog logs at most one error a second and counts the ones it drops.
-type errLog struct {
-	last    atomic.Int64 // UnixNano of the last line written
-	dropped atomic.Int64
-}
-
-func (e *errLog) log(l *slog.Logger, r *http.Request, msg string, err error) {
-	now := time.Now().UnixNano()
-	last := e.last.Load()
-	if now-last < int64(time.Second) || !e.last.CompareAndSwap(last, now) {
-		e.dropped.Add(1)
-		return
-	}
-	l.LogAttrs(r.Context(), slog.LevelError, msg,
-		slog.String("error", err.Error()),
+// logErr logs err for r with the Middleware's rate-limited log.
+func (m *Middleware) logErr(r *http.Request, msg string, err error) {
+	m.log.Log(r.Context(), m.opts.Logger, msg, err,
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int64("suppressed", e.dropped.Swap(0)))
+		slog.String("path", r.URL.Path))
 }

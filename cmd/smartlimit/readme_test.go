@@ -105,6 +105,7 @@ var snippetImports = map[string]string{
 	"failover":       "github.com/smartlimit/smartlimit/failover",
 	"grpclimit":      "github.com/smartlimit/smartlimit/grpclimit",
 	"httplimit":      "github.com/smartlimit/smartlimit/httplimit",
+	"decision":       "github.com/smartlimit/smartlimit/decision",
 	"memfallback":    "github.com/smartlimit/smartlimit/memfallback",
 	"mongostore":     "github.com/smartlimit/smartlimit/mongostore",
 	"smartlimittest": "github.com/smartlimit/smartlimit/smartlimittest",

@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -165,8 +166,8 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{
-		timeout:    cmp(opts.Timeout, DefaultTimeout),
-		retryAfter: cmp(opts.RetryAfter, DefaultRetryAfter),
+		timeout:    cmp.Or(opts.Timeout, DefaultTimeout),
+		retryAfter: cmp.Or(opts.RetryAfter, DefaultRetryAfter),
 		policyFn:   opts.Policy,
 		local:      opts.Local,
 		hook:       opts.Hook,
@@ -174,7 +175,7 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		rand:       opts.Rand,
 		probeKey:   opts.ProbeKey,
 		probeLimit: opts.ProbeLimit,
-		interval:   cmp(opts.HealthInterval, DefaultHealthInterval),
+		interval:   cmp.Or(opts.HealthInterval, DefaultHealthInterval),
 		breaker:    br,
 	}
 	if c.clock == nil {
@@ -205,7 +206,7 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 			return nil, errorf("tier name %q used twice", t.Name)
 		}
 		seen[t.Name] = true
-		ti := &tier{name: t.Name, lim: t.Limiter, timeout: cmp(t.Timeout, c.timeout), up: true}
+		ti := &tier{name: t.Name, lim: t.Limiter, timeout: cmp.Or(t.Timeout, c.timeout), up: true}
 		ti.peeker, _ = t.Limiter.(smartlimit.Peeker)
 		ti.multi, _ = t.Limiter.(smartlimit.MultiLimiter)
 		ti.each, _ = t.Limiter.(smartlimit.MultiResultLimiter)
@@ -226,14 +227,6 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		}
 	}
 	return c, nil
-}
-
-// cmp returns v, or def when v is zero.
-func cmp(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 func b2i(b bool) int {

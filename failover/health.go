@@ -15,7 +15,7 @@ type TierHealth struct {
 	Up bool
 	// Breaker is the state of the tier's circuit breaker: traffic goes to
 	// the tier only when it is Closed (or, for a few probes, HalfOpen).
-	Breaker State
+	Breaker BreakerState
 	// ConsecutiveFailures is the count of failures in a row while Closed.
 	ConsecutiveFailures int
 	// RetryAt is, when Breaker is Open, when it will let a probe through.

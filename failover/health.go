@@ -53,7 +53,7 @@ func (c *Coordinator) Health(ctx context.Context) []TierHealth {
 // which consumes nothing but runs the tier's real path.
 func (c *Coordinator) check(ctx context.Context, t *tier) {
 	var undecided bool // a probe decides nothing for a request
-	c.try(ctx, t, OpProbe, &undecided, func(ctx context.Context) (bool, error) {
+	c.try(ctx, t, OpProbe, &undecided, func(ctx context.Context, t *tier) (bool, error) {
 		r, err := t.lim.AllowN(ctx, c.probeKey, c.probeLimit, 0)
 		return r.Allowed, err
 	})

@@ -297,7 +297,8 @@ func perRequestBatch(err error, n int) *smartlimit.BatchError {
 // the caller must get at once (bad input, or its own context ended) and
 // stops the walk down the tiers. A per-request error neither answers nor
 // stops the walk, and does not count for t's breaker; it sets *undecided,
-// which makes the policy stricter (see policy).
+// which makes the policy stricter (see policy), unless undecided is nil
+// (a reset or a probe, which no policy follows).
 func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, ask func(context.Context, *tier) (allowed bool, err error)) (answered bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the caller has gone; some tiers would answer anyway
@@ -331,7 +332,9 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, 
 		o, err = neutral, ctx.Err()
 	case perRequest(err):
 		o, skip = neutral, true
-		*undecided = true
+		if undecided != nil {
+			*undecided = true
+		}
 	default:
 		o = failure
 	}
@@ -848,10 +851,9 @@ func (c *Coordinator) Reset(ctx context.Context, key string, l smartlimit.Limit)
 		return err
 	}
 	var errs []error
-	var undecided bool // unused: a reset asks every tier
-	for _, t := range c.tiers {
+	for _, t := range c.tiers { // every tier: each keeps its own state
 		var terr error
-		_, err := c.try(ctx, t, OpReset, &undecided, func(ctx context.Context, t *tier) (bool, error) {
+		_, err := c.try(ctx, t, OpReset, nil, func(ctx context.Context, t *tier) (bool, error) {
 			terr = t.lim.Reset(ctx, key, l)
 			return false, terr
 		})

@@ -52,8 +52,7 @@ func (c *Coordinator) Health(ctx context.Context) []TierHealth {
 // check runs one health check of t: AllowN of the probe key with cost 0,
 // which consumes nothing but runs the tier's real path.
 func (c *Coordinator) check(ctx context.Context, t *tier) {
-	var undecided bool // a probe decides nothing for a request
-	c.try(ctx, t, OpProbe, &undecided, func(ctx context.Context, t *tier) (bool, error) {
+	c.try(ctx, t, OpProbe, nil, func(ctx context.Context, t *tier) (bool, error) {
 		r, err := t.lim.AllowN(ctx, c.probeKey, c.probeLimit, 0)
 		return r.Allowed, err
 	})

@@ -376,9 +376,10 @@ func (c *Coordinator) changed(ctx context.Context, t *tier, ch change, err error
 // to ask a tier, and what the policy answers when no tier does. Its
 // functions leave the answer in the call's own variables, so walk knows
 // nothing of their types. walk only calls them, so they stay on the
-// caller's stack; the tiers, which try hands to the hook, are a parameter
-// of their own so that escape analysis, which does not tell one field
-// from another, does not move the functions to the heap with them.
+// caller's stack (TestWalkDoesNotAllocate). The tiers are a parameter of
+// walk, not a field here: they escape through try, and escape analysis,
+// which does not tell one field from another, would move the functions to
+// the heap with them.
 type operation struct {
 	// ask calls t (under the deadline in ctx) and keeps its answer, with
 	// Result.Tier set to t's name; allowed is the decision, for the hook.

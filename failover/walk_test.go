@@ -85,3 +85,47 @@ func TestAllowManyPerRequestItemsTwoTiers(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkDoesNotAllocate checks that the walk over the tiers adds no
+// allocation to a check on a tier without a deadline: its closures must
+// stay on the caller's stack (see operation in coordinator.go). Each check
+// through the Coordinator allocates what the same check on the tier does.
+func TestWalkDoesNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	mem, err := memfallback.New(memfallback.Options{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	c, err := failover.New([]failover.Tier{{Name: smartlimit.TierMemory, Limiter: mem, Timeout: -1}}, failover.Options{HealthInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l := smartlimit.PerSecond(1_000_000)
+	limits := []smartlimit.Limit{l, smartlimit.PerMinute(1_000_000)}
+	reqs := []smartlimit.Request{{Key: "a", Limit: l, Cost: 1}, {Key: "b", Limit: l, Cost: 1}}
+	type checker interface {
+		smartlimit.Limiter
+		smartlimit.Peeker
+		smartlimit.MultiLimiter
+		smartlimit.MultiResultLimiter
+	}
+	for _, check := range []struct {
+		name string
+		call func(checker)
+	}{
+		{"AllowN", func(lim checker) { lim.AllowN(ctx, "warm", l, 1) }},
+		{"Peek", func(lim checker) { lim.Peek(ctx, "warm", l) }},
+		{"AllowMany", func(lim checker) { lim.AllowMany(ctx, reqs) }},
+		{"AllowAll", func(lim checker) { lim.AllowAll(ctx, "warm", 1, limits...) }},
+		{"AllowAllResults", func(lim checker) { lim.AllowAllResults(ctx, "warm", 1, limits...) }},
+	} {
+		check.call(c) // warm the keys
+		tier := testing.AllocsPerRun(100, func() { check.call(mem) })
+		coord := testing.AllocsPerRun(100, func() { check.call(c) })
+		if coord != tier {
+			t.Errorf("%s: %v allocations through the Coordinator, %v on the tier alone; want as many", check.name, coord, tier)
+		}
+	}
+}

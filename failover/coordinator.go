@@ -670,8 +670,9 @@ func (c *Coordinator) AllowAllResults(ctx context.Context, key string, n int64, 
 	return rs, nil
 }
 
-// checkAllowAll validates a call of AllowAll or AllowAllResults (named
-// method), which tiers, those that implement it, will be asked.
+// checkAllowAll validates the arguments of method, AllowAll or
+// AllowAllResults, and returns ErrUnsupported when no tier implements it
+// (tiers, the ones that do, is empty).
 func (c *Coordinator) checkAllowAll(method string, tiers []*tier, key string, n int64, limits []smartlimit.Limit) error {
 	if len(limits) == 0 {
 		return &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}

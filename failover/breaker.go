@@ -6,14 +6,19 @@ import (
 	"time"
 )
 
-// State is a circuit breaker's state.
-type State uint8
+// BreakerState is the state of a tier's circuit breaker.
+type BreakerState uint8
+
+// State is the former name of BreakerState.
+//
+// Deprecated: use BreakerState.
+type State = BreakerState
 
 // The breaker states. A closed breaker lets every call through, an open one
 // none until its cooldown passes, a half-open one a few probes.
 const (
 	// Closed lets every call through and counts failures.
-	Closed State = iota
+	Closed BreakerState = iota
 	// Open lets no call through until the cooldown passes.
 	Open
 	// HalfOpen lets at most BreakerOptions.Probes calls through at a time;
@@ -23,7 +28,7 @@ const (
 )
 
 // String returns "closed", "open" or "half-open".
-func (s State) String() string {
+func (s BreakerState) String() string {
 	switch s {
 	case Closed:
 		return "closed"
@@ -202,7 +207,7 @@ type breaker struct {
 	clock func() time.Time
 	rand  func() float64
 
-	// sg packs the generation (high bits) and the State (low two bits), so
+	// sg packs the generation (high bits) and the state (low two bits), so
 	// that the closed fast path reads both with one atomic load. It
 	// changes only with mu held.
 	sg atomic.Uint64
@@ -219,19 +224,19 @@ type breaker struct {
 	probeOK   int // half-open: trial calls that succeeded
 }
 
-func (b *breaker) load() (State, uint64) {
+func (b *breaker) load() (BreakerState, uint64) {
 	sg := b.sg.Load()
-	return State(sg & 3), sg >> 2
+	return BreakerState(sg & 3), sg >> 2
 }
 
 // change is a state transition to report to the hook.
 type change struct {
-	from, to State
+	from, to BreakerState
 	cooldown time.Duration
 }
 
 // setLocked moves b to s, starting a new generation. Requires b.mu held.
-func (b *breaker) setLocked(s State) change {
+func (b *breaker) setLocked(s BreakerState) change {
 	from, gen := b.load()
 	b.sg.Store((gen+1)<<2 | uint64(s))
 	return change{from: from, to: s}
@@ -328,7 +333,7 @@ func (b *breaker) openLocked(now time.Time) change {
 }
 
 // resetLocked moves b to s with empty counters. Requires b.mu.
-func (b *breaker) resetLocked(s State) change {
+func (b *breaker) resetLocked(s BreakerState) change {
 	b.probing, b.probeOK = 0, 0
 	b.consecutive.Store(0)
 	for i := range b.buckets {
@@ -384,7 +389,7 @@ func (b *breaker) rateTripped(now time.Time) bool {
 }
 
 // snapshot returns what Health reports about b.
-func (b *breaker) snapshot() (st State, consecutive int, retryAt time.Time) {
+func (b *breaker) snapshot() (st BreakerState, consecutive int, retryAt time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st, _ = b.load()

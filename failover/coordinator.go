@@ -1,6 +1,7 @@
 package failover
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,7 +118,9 @@ type Coordinator struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 
-	peekers, multis, eachs, leasers int // how many tiers implement each interface
+	// The tiers that implement each optional interface, in order: an
+	// operation asks only its own, and none means ErrUnsupported.
+	peekTiers, allowAllTiers, allowAllResultsTiers, acquireTiers []*tier
 }
 
 var _ interface {
@@ -132,12 +135,13 @@ var _ interface {
 type tier struct {
 	name    string
 	lim     smartlimit.Limiter
-	peeker  smartlimit.Peeker
-	multi   smartlimit.MultiLimiter
-	each    smartlimit.MultiResultLimiter
-	leaser  smartlimit.Leaser
 	timeout time.Duration
 	br      breaker
+
+	peeker             smartlimit.Peeker             // nil unless lim is one
+	multiLimiter       smartlimit.MultiLimiter       // nil unless lim is one
+	multiResultLimiter smartlimit.MultiResultLimiter // nil unless lim is one
+	leaser             smartlimit.Leaser             // nil unless lim is one
 
 	mu        sync.Mutex // guards what follows
 	up        bool
@@ -165,8 +169,8 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		return nil, err
 	}
 	c := &Coordinator{
-		timeout:    cmp(opts.Timeout, DefaultTimeout),
-		retryAfter: cmp(opts.RetryAfter, DefaultRetryAfter),
+		timeout:    cmp.Or(opts.Timeout, DefaultTimeout),
+		retryAfter: cmp.Or(opts.RetryAfter, DefaultRetryAfter),
 		policyFn:   opts.Policy,
 		local:      opts.Local,
 		hook:       opts.Hook,
@@ -174,7 +178,7 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 		rand:       opts.Rand,
 		probeKey:   opts.ProbeKey,
 		probeLimit: opts.ProbeLimit,
-		interval:   cmp(opts.HealthInterval, DefaultHealthInterval),
+		interval:   cmp.Or(opts.HealthInterval, DefaultHealthInterval),
 		breaker:    br,
 	}
 	if c.clock == nil {
@@ -205,18 +209,18 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 			return nil, errorf("tier name %q used twice", t.Name)
 		}
 		seen[t.Name] = true
-		ti := &tier{name: t.Name, lim: t.Limiter, timeout: cmp(t.Timeout, c.timeout), up: true}
+		ti := &tier{name: t.Name, lim: t.Limiter, timeout: cmp.Or(t.Timeout, c.timeout), up: true}
 		ti.peeker, _ = t.Limiter.(smartlimit.Peeker)
-		ti.multi, _ = t.Limiter.(smartlimit.MultiLimiter)
-		ti.each, _ = t.Limiter.(smartlimit.MultiResultLimiter)
+		ti.multiLimiter, _ = t.Limiter.(smartlimit.MultiLimiter)
+		ti.multiResultLimiter, _ = t.Limiter.(smartlimit.MultiResultLimiter)
 		ti.leaser, _ = t.Limiter.(smartlimit.Leaser)
-		c.peekers += b2i(ti.peeker != nil)
-		c.multis += b2i(ti.multi != nil)
-		c.eachs += b2i(ti.each != nil)
-		c.leasers += b2i(ti.leaser != nil)
 		ti.br.opts, ti.br.clock, ti.br.rand = &c.breaker, c.clock, c.jitterRand
 		c.tiers = append(c.tiers, ti)
 	}
+	c.peekTiers = tiersWith(c.tiers, func(t *tier) bool { return t.peeker != nil })
+	c.allowAllTiers = tiersWith(c.tiers, func(t *tier) bool { return t.multiLimiter != nil })
+	c.allowAllResultsTiers = tiersWith(c.tiers, func(t *tier) bool { return t.multiResultLimiter != nil })
+	c.acquireTiers = tiersWith(c.tiers, func(t *tier) bool { return t.leaser != nil })
 	ctx, stop := context.WithCancel(context.Background())
 	c.stop = stop
 	if c.interval > 0 {
@@ -228,19 +232,15 @@ func New(tiers []Tier, opts Options) (*Coordinator, error) {
 	return c, nil
 }
 
-// cmp returns v, or def when v is zero.
-func cmp(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
+// tiersWith returns the tiers for which has reports true, in order.
+func tiersWith(tiers []*tier, has func(*tier) bool) []*tier {
+	var out []*tier
+	for _, t := range tiers {
+		if has(t) {
+			out = append(out, t)
+		}
 	}
-	return v
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return out
 }
 
 func (c *Coordinator) jitterRand() float64 {
@@ -282,13 +282,24 @@ func perRequest(err error) bool {
 	return errors.Is(err, smartlimit.ErrNotDecided)
 }
 
-// try calls t, if its breaker lets it, under t's deadline, and records the
-// outcome. answered reports whether t answered; err is what the caller
-// must get at once (bad input, or its own context ended) and stops the
-// walk down the tiers. A per-request error neither answers nor stops the
-// walk, and does not count for t's breaker; it sets *undecided, which makes
-// the policy stricter (see policy).
-func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, call func(context.Context) (allowed bool, err error)) (answered bool, err error) {
+// perRequestBatch returns err as the *smartlimit.BatchError of a batch of
+// n whose failed items all failed per request, or nil if it is not one.
+func perRequestBatch(err error, n int) *smartlimit.BatchError {
+	var be *smartlimit.BatchError
+	if perRequest(err) && errors.As(err, &be) && len(be.Errs) == n {
+		return be
+	}
+	return nil
+}
+
+// try calls ask on t, if t's breaker lets it, under t's deadline, and
+// records the outcome. answered reports whether t answered; err is what
+// the caller must get at once (bad input, or its own context ended) and
+// stops the walk down the tiers. A per-request error neither answers nor
+// stops the walk, and does not count for t's breaker; it sets *undecided,
+// which makes the policy stricter (see policy), unless undecided is nil
+// (a reset or a probe, which no policy follows).
+func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, ask func(context.Context, *tier) (allowed bool, err error)) (answered bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err // the caller has gone; some tiers would answer anyway
 	}
@@ -306,7 +317,7 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, 
 	if t.timeout > 0 {
 		tctx, cancel = context.WithTimeout(ctx, t.timeout)
 	}
-	allowed, err := call(tctx)
+	allowed, err := ask(tctx, t)
 	timedOut := err != nil && ctx.Err() == nil && tctx.Err() == context.DeadlineExceeded
 	if cancel != nil {
 		cancel()
@@ -321,7 +332,9 @@ func (c *Coordinator) try(ctx context.Context, t *tier, op Op, undecided *bool, 
 		o, err = neutral, ctx.Err()
 	case perRequest(err):
 		o, skip = neutral, true
-		*undecided = true
+		if undecided != nil {
+			*undecided = true
+		}
 	default:
 		o = failure
 	}
@@ -358,11 +371,71 @@ func (c *Coordinator) changed(ctx context.Context, t *tier, ch change, err error
 	c.hook.StateChange(ctx, sc)
 }
 
-// fallback reports the policy's answer to the hook.
-func (c *Coordinator) fallback(ctx context.Context, op Op, tierName string, allowed bool, err error) {
-	if c.hook.Attempt != nil {
-		c.hook.Attempt(ctx, Attempt{Tier: tierName, Op: op, Allowed: allowed, Err: err, Fallback: true})
+// An operation is what one call of a check (AllowN, AllowMany, AllowAll,
+// AllowAllResults, Peek, Acquire) gives walk besides its Op and tiers: how
+// to ask a tier, and what the policy answers when no tier does. Its
+// functions leave the answer in the call's own variables, so walk knows
+// nothing of their types. walk only calls them, so they stay on the
+// caller's stack (TestWalkDoesNotAllocate). The tiers are a parameter of
+// walk, not a field here: they escape through try, and escape analysis,
+// which does not tell one field from another, would move the functions to
+// the heap with them.
+type operation struct {
+	// ask calls t (under the deadline in ctx) and keeps its answer, with
+	// Result.Tier set to t's name; allowed is the decision, for the hook.
+	ask func(ctx context.Context, t *tier) (allowed bool, err error)
+	// settled, when set, reports whether nothing is left to decide after
+	// a tier that did not answer: an AllowMany tier may decide part of a
+	// batch (see AllowMany).
+	settled func() bool
+	// fallback answers when no tier did, by the policy; undecided
+	// reports whether a tier could not decide the request (see policy).
+	// It returns the answer's Tier and decision, for the hook.
+	fallback func(ctx context.Context, undecided bool) (tier string, allowed bool)
+}
+
+// walk asks tiers, those that implement op, in order, each through try
+// (its breaker, its deadline, the outcome recorded), until one answers: a
+// tier that fails, times out or has its breaker open passes the call to
+// the next, as does one that cannot decide this request, which also makes
+// the policy stricter. When no tier answers, o.fallback does, and the hook
+// hears of it. The error, bad input or the caller's context ending, stops
+// the walk at once and is the caller's.
+func (c *Coordinator) walk(ctx context.Context, op Op, tiers []*tier, o *operation) error {
+	var undecided bool // a tier could not decide this request (see policy)
+	for _, t := range tiers {
+		answered, err := c.try(ctx, t, op, &undecided, o.ask)
+		if err != nil {
+			return err
+		}
+		if answered || o.settled != nil && o.settled() {
+			return nil
+		}
 	}
+	tierName, allowed := o.fallback(ctx, undecided)
+	if c.hook.Attempt != nil {
+		c.hook.Attempt(ctx, Attempt{Tier: tierName, Op: op, Allowed: allowed, Fallback: true})
+	}
+	return nil
+}
+
+// policyResult is policy p's answer to a request of n units under l that
+// no tier answered: FailOpen's; for Local, the answer of local, which asks
+// Options.Local under Options.Timeout; FailClosed's otherwise, and when
+// Local has no Options.Local or it fails.
+func (c *Coordinator) policyResult(ctx context.Context, p Policy, l smartlimit.Limit, n int64, local func(context.Context, smartlimit.Limiter) (smartlimit.Result, error)) smartlimit.Result {
+	switch {
+	case p == FailOpen:
+		return openResult(l, n)
+	case p == Local && c.local != nil:
+		lctx, cancel := context.WithTimeout(ctx, c.timeout)
+		r, err := local(lctx, c.local)
+		cancel()
+		if err == nil {
+			return r
+		}
+	}
+	return c.closedResult(l)
 }
 
 // Allow is shorthand for AllowN(ctx, key, l, 1).
@@ -381,39 +454,23 @@ func (c *Coordinator) AllowN(ctx context.Context, key string, l smartlimit.Limit
 		return smartlimit.Result{}, err
 	}
 	var r smartlimit.Result
-	var undecided bool // a tier could not decide this request (see policy)
-	for _, t := range c.tiers {
-		ok, err := c.try(ctx, t, OpAllow, &undecided, func(ctx context.Context) (bool, error) {
+	err := c.walk(ctx, OpAllow, c.tiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
 			var err error
 			r, err = t.lim.AllowN(ctx, key, l, n)
-			return r.Allowed, err
-		})
-		if err != nil {
-			return smartlimit.Result{}, err
-		}
-		if ok {
 			r.Tier = t.name
-			return r, nil
-		}
+			return r.Allowed, err
+		},
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			r = c.policyResult(ctx, c.policy(ctx, key, l, undecided), l, n, func(ctx context.Context, local smartlimit.Limiter) (smartlimit.Result, error) {
+				return local.AllowN(ctx, key, l, n)
+			})
+			return r.Tier, r.Allowed
+		},
+	})
+	if err != nil {
+		return smartlimit.Result{}, err
 	}
-	switch c.policy(ctx, key, l, undecided) {
-	case FailOpen:
-		r = openResult(l, n)
-	case Local:
-		if c.local != nil {
-			lctx, cancel := context.WithTimeout(ctx, c.timeout)
-			lr, err := c.local.AllowN(lctx, key, l, n)
-			cancel()
-			if err == nil {
-				c.fallback(ctx, OpAllow, lr.Tier, lr.Allowed, nil)
-				return lr, nil
-			}
-		}
-		r = c.closedResult(l)
-	default:
-		r = c.closedResult(l)
-	}
-	c.fallback(ctx, OpAllow, r.Tier, r.Allowed, nil)
 	return r, nil
 }
 
@@ -448,93 +505,94 @@ func (c *Coordinator) AllowMany(ctx context.Context, reqs []smartlimit.Request) 
 	if len(reqs) == 0 {
 		return []smartlimit.Result{}, nil
 	}
-	return c.allowMany(ctx, reqs, c.tiers, false)
-}
-
-// allowMany is AllowMany on tiers, after validation. undecided reports
-// whether an earlier tier could not decide these requests (see policy).
-func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, tiers []*tier, undecided bool) ([]smartlimit.Result, error) {
-	var rs []smartlimit.Result
-	for ti, t := range tiers {
-		var terr error
-		ok, err := c.try(ctx, t, OpAllowMany, &undecided, func(ctx context.Context) (bool, error) {
-			rs, terr = t.lim.AllowMany(ctx, reqs)
-			if len(rs) != len(reqs) && (terr == nil || perRequest(terr)) {
-				terr = fmt.Errorf("%w: %d results for %d requests", smartlimit.ErrUnexpectedReply, len(rs), len(reqs))
-			}
-			return false, terr
-		})
-		if err != nil {
-			return nil, err
+	// Each tier is asked about the pending requests: all of reqs, until a
+	// tier decides some of them and leaves the others pending.
+	var (
+		rs      []smartlimit.Result // one per request, from the first tier that decided any
+		pending = reqs
+		idx     []int // pending[j] is reqs[idx[j]]; nil while pending is reqs
+	)
+	at := func(j int) int { // the index in reqs and rs of pending[j]
+		if idx == nil {
+			return j
 		}
-		if ok {
-			for i := range rs {
+		return idx[j]
+	}
+	err := c.walk(ctx, OpAllowMany, c.tiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
+			got, err := t.lim.AllowMany(ctx, pending)
+			if len(got) != len(pending) && (err == nil || perRequest(err)) {
+				return false, fmt.Errorf("%w: %d results for %d requests", smartlimit.ErrUnexpectedReply, len(got), len(pending))
+			}
+			var be *smartlimit.BatchError // the items it could not decide, if err is per-request
+			if err != nil {
+				if be = perRequestBatch(err, len(pending)); be == nil {
+					return false, err // the next tier is asked about the whole batch
+				}
+			}
+			// The tier decided the pending requests, or all but those it
+			// failed per request: those decisions count there and stand,
+			// and the next tiers (or the policy) are asked about the rest.
+			if rs == nil {
+				rs = got // pending is reqs
+			}
+			var rest []smartlimit.Request
+			var restIdx []int
+			for j := range got {
+				if be != nil && be.Errs[j] != nil {
+					rest, restIdx = append(rest, pending[j]), append(restIdx, at(j))
+					continue
+				}
+				i := at(j)
+				rs[i] = got[j]
 				rs[i].Tier = t.name
 			}
-			return rs, nil
-		}
-		var be *smartlimit.BatchError
-		if terr != nil && perRequest(terr) && errors.As(terr, &be) && len(be.Errs) == len(reqs) {
-			// The tier decided the other items, and they count there:
-			// keep those decisions, and ask the next tiers (or the
-			// policy) about the items it could not decide.
-			var idx []int
-			var sub []smartlimit.Request
-			for i, e := range be.Errs {
-				if e != nil {
-					idx, sub = append(idx, i), append(sub, reqs[i])
-				} else {
-					rs[i].Tier = t.name
+			if be != nil {
+				pending, idx = rest, restIdx
+			}
+			return false, err
+		},
+		settled: func() bool { return len(pending) == 0 },
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			if rs == nil {
+				rs = make([]smartlimit.Result, len(reqs))
+			}
+			var localIdx []int
+			var localReqs []smartlimit.Request
+			for j, r := range pending {
+				i := at(j)
+				switch c.policy(ctx, r.Key, r.Limit, undecided) {
+				case FailOpen:
+					rs[i] = openResult(r.Limit, r.Cost)
+				case Local:
+					if c.local != nil {
+						localIdx = append(localIdx, i)
+						localReqs = append(localReqs, r)
+						continue
+					}
+					rs[i] = c.closedResult(r.Limit)
+				default:
+					rs[i] = c.closedResult(r.Limit)
 				}
 			}
-			if len(sub) > 0 {
-				srs, err := c.allowMany(ctx, sub, tiers[ti+1:], true)
-				if err != nil {
-					return nil, err
+			if len(localReqs) > 0 {
+				lctx, cancel := context.WithTimeout(ctx, c.timeout)
+				lrs, err := c.local.AllowMany(lctx, localReqs)
+				cancel()
+				for j, i := range localIdx {
+					if err == nil && len(lrs) == len(localReqs) {
+						rs[i] = lrs[j]
+					} else {
+						rs[i] = c.closedResult(reqs[i].Limit)
+					}
 				}
-				for j, i := range idx {
-					rs[i] = srs[j]
-				}
 			}
-			return rs, nil
-		}
+			return rs[at(0)].Tier, false
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-
-	rs = make([]smartlimit.Result, len(reqs))
-	var localIdx []int
-	var localReqs []smartlimit.Request
-	for i, r := range reqs {
-		switch c.policy(ctx, r.Key, r.Limit, undecided) {
-		case FailOpen:
-			rs[i] = openResult(r.Limit, r.Cost)
-		case Local:
-			if c.local != nil {
-				localIdx = append(localIdx, i)
-				localReqs = append(localReqs, r)
-				continue
-			}
-			rs[i] = c.closedResult(r.Limit)
-		default:
-			rs[i] = c.closedResult(r.Limit)
-		}
-	}
-	if len(localReqs) > 0 {
-		lctx, cancel := context.WithTimeout(ctx, c.timeout)
-		lrs, err := c.local.AllowMany(lctx, localReqs)
-		cancel()
-		for j, i := range localIdx {
-			if err == nil && len(lrs) == len(localReqs) {
-				rs[i] = lrs[j]
-			} else {
-				rs[i] = c.closedResult(reqs[i].Limit)
-			}
-		}
-	}
-	tierName := smartlimit.TierFailClosed
-	if len(rs) > 0 {
-		tierName = rs[0].Tier
-	}
-	c.fallback(ctx, OpAllowMany, tierName, false, nil)
 	return rs, nil
 }
 
@@ -544,11 +602,34 @@ func (c *Coordinator) allowMany(ctx context.Context, reqs []smartlimit.Request, 
 // them (FailClosed, then Local, then FailOpen), and the Result is the
 // binding one, as smartlimit.Combine describes.
 func (c *Coordinator) AllowAll(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) (smartlimit.Result, error) {
-	rs, err := c.allowAll(ctx, key, n, limits, false)
+	if err := c.checkAllowAll("AllowAll", c.allowAllTiers, key, n, limits); err != nil {
+		return smartlimit.Result{}, err
+	}
+	var r smartlimit.Result
+	err := c.walk(ctx, OpAllowAll, c.allowAllTiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
+			var err error
+			r, err = t.multiLimiter.AllowAll(ctx, key, n, limits...)
+			r = smartlimit.Combine([]smartlimit.Result{r}) // a combined Result has no RetryAfter when allowed
+			r.Tier = t.name
+			return r.Allowed, err
+		},
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			r = smartlimit.Combine(c.allowAllFallback(ctx, key, n, limits, undecided, func(ctx context.Context, local smartlimit.Limiter) ([]smartlimit.Result, error) {
+				m, ok := local.(smartlimit.MultiLimiter)
+				if !ok {
+					return nil, ErrUnsupported
+				}
+				lr, err := m.AllowAll(ctx, key, n, limits...)
+				return []smartlimit.Result{lr}, err
+			}))
+			return r.Tier, r.Allowed
+		},
+	})
 	if err != nil {
 		return smartlimit.Result{}, err
 	}
-	return smartlimit.Combine(rs), nil
+	return r, nil
 }
 
 // AllowAllResults is AllowAll with each limit's own Result, in the order of
@@ -556,84 +637,88 @@ func (c *Coordinator) AllowAll(ctx context.Context, key string, n int64, limits 
 // implement smartlimit.MultiResultLimiter; when none answers, the policy
 // decides as for AllowAll, each limit reported on its own.
 func (c *Coordinator) AllowAllResults(ctx context.Context, key string, n int64, limits ...smartlimit.Limit) ([]smartlimit.Result, error) {
-	return c.allowAll(ctx, key, n, limits, true)
-}
-
-// allowAll serves AllowAll and, with each, AllowAllResults. Without each,
-// a tier answers with one combined Result, returned as the only element.
-func (c *Coordinator) allowAll(ctx context.Context, key string, n int64, limits []smartlimit.Limit, each bool) ([]smartlimit.Result, error) {
-	if len(limits) == 0 {
-		return nil, &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
-	}
-	for _, l := range limits {
-		if err := smartlimit.CheckRequest(key, l, n); err != nil {
-			return nil, err
-		}
-		if l.Algorithm == smartlimit.Concurrency {
-			return nil, &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
-		}
-	}
-	switch {
-	case each && c.eachs == 0:
-		return nil, fmt.Errorf("%w: AllowAllResults", ErrUnsupported)
-	case !each && c.multis == 0:
-		return nil, fmt.Errorf("%w: AllowAll", ErrUnsupported)
+	if err := c.checkAllowAll("AllowAllResults", c.allowAllResultsTiers, key, n, limits); err != nil {
+		return nil, err
 	}
 	var rs []smartlimit.Result
-	var undecided bool // a tier could not decide this request (see policy)
-	for _, t := range c.tiers {
-		if each && t.each == nil || !each && t.multi == nil {
-			continue
-		}
-		ok, err := c.try(ctx, t, OpAllowAll, &undecided, func(ctx context.Context) (bool, error) {
-			if each {
-				var err error
-				rs, err = t.each.AllowAllResults(ctx, key, n, limits...)
-				return err == nil && smartlimit.Combine(rs).Allowed, err
+	err := c.walk(ctx, OpAllowAll, c.allowAllResultsTiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
+			var err error
+			if rs, err = t.multiResultLimiter.AllowAllResults(ctx, key, n, limits...); err != nil {
+				return false, err
 			}
-			r, err := t.multi.AllowAll(ctx, key, n, limits...)
-			rs = []smartlimit.Result{r}
-			return r.Allowed, err
-		})
-		if err != nil {
-			return nil, err
-		}
-		if ok {
 			for i := range rs {
 				rs[i].Tier = t.name
 			}
-			return rs, nil
+			return smartlimit.Combine(rs).Allowed, nil
+		},
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			rs = c.allowAllFallback(ctx, key, n, limits, undecided, func(ctx context.Context, local smartlimit.Limiter) ([]smartlimit.Result, error) {
+				m, ok := local.(smartlimit.MultiResultLimiter)
+				if !ok {
+					return nil, ErrUnsupported
+				}
+				return m.AllowAllResults(ctx, key, n, limits...)
+			})
+			r := smartlimit.Combine(rs)
+			return r.Tier, r.Allowed
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// checkAllowAll validates the arguments of method, AllowAll or
+// AllowAllResults, and returns ErrUnsupported when no tier implements it
+// (tiers, the ones that do, is empty).
+func (c *Coordinator) checkAllowAll(method string, tiers []*tier, key string, n int64, limits []smartlimit.Limit) error {
+	if len(limits) == 0 {
+		return &smartlimit.InputError{Field: "limits", Value: "", Reason: "AllowAll needs at least one limit"}
+	}
+	for _, l := range limits {
+		if err := smartlimit.CheckRequest(key, l, n); err != nil {
+			return err
+		}
+		if l.Algorithm == smartlimit.Concurrency {
+			return &smartlimit.InputError{Field: "algorithm", Value: l.String(), Reason: "AllowAll does not take Concurrency limits; use Acquire"}
 		}
 	}
+	if len(tiers) == 0 {
+		return fmt.Errorf("%w: %s", ErrUnsupported, method)
+	}
+	return nil
+}
+
+// allowAllFallback is the policy's answer, one Result per limit, to an
+// AllowAll or AllowAllResults that no tier answered: the strictest of the
+// limits' policies decides for all of them. For Local, local asks
+// Options.Local under Options.Timeout; without it, or when it fails, Local
+// acts as FailClosed.
+func (c *Coordinator) allowAllFallback(ctx context.Context, key string, n int64, limits []smartlimit.Limit, undecided bool, local func(context.Context, smartlimit.Limiter) ([]smartlimit.Result, error)) []smartlimit.Result {
 	p := FailOpen
 	for _, l := range limits {
 		if q := c.policy(ctx, key, l, undecided); q.strictness() > p.strictness() {
 			p = q
 		}
 	}
-	rs = make([]smartlimit.Result, len(limits))
+	if p == Local && c.local != nil {
+		lctx, cancel := context.WithTimeout(ctx, c.timeout)
+		rs, err := local(lctx, c.local)
+		cancel()
+		if err == nil {
+			return rs
+		}
+	}
+	rs := make([]smartlimit.Result, len(limits))
 	for i, l := range limits {
 		rs[i] = c.closedResult(l)
 		if p == FailOpen {
 			rs[i] = openResult(l, n)
 		}
 	}
-	if p == Local {
-		lctx, cancel := context.WithTimeout(ctx, c.timeout)
-		if m, ok := c.local.(smartlimit.MultiResultLimiter); ok && each {
-			if lrs, err := m.AllowAllResults(lctx, key, n, limits...); err == nil {
-				rs = lrs
-			}
-		} else if m, ok := c.local.(smartlimit.MultiLimiter); ok && !each {
-			if lr, err := m.AllowAll(lctx, key, n, limits...); err == nil {
-				rs = []smartlimit.Result{lr}
-			}
-		}
-		cancel()
-	}
-	r := smartlimit.Combine(rs)
-	c.fallback(ctx, OpAllowAll, r.Tier, r.Allowed, nil)
-	return rs, nil
+	return rs
 }
 
 // Peek returns key's state under l from the first tier that implements
@@ -643,43 +728,31 @@ func (c *Coordinator) Peek(ctx context.Context, key string, l smartlimit.Limit) 
 	if err := smartlimit.CheckRequest(key, l, 0); err != nil {
 		return smartlimit.Result{}, err
 	}
-	if c.peekers == 0 {
+	if len(c.peekTiers) == 0 {
 		return smartlimit.Result{}, fmt.Errorf("%w: Peek", ErrUnsupported)
 	}
 	var r smartlimit.Result
-	var undecided bool // a tier could not decide this request (see policy)
-	for _, t := range c.tiers {
-		if t.peeker == nil {
-			continue
-		}
-		ok, err := c.try(ctx, t, OpPeek, &undecided, func(ctx context.Context) (bool, error) {
+	err := c.walk(ctx, OpPeek, c.peekTiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
 			var err error
 			r, err = t.peeker.Peek(ctx, key, l)
-			return r.Allowed, err
-		})
-		if err != nil {
-			return smartlimit.Result{}, err
-		}
-		if ok {
 			r.Tier = t.name
-			return r, nil
-		}
+			return r.Allowed, err
+		},
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			r = c.policyResult(ctx, c.policy(ctx, key, l, undecided), l, 0, func(ctx context.Context, local smartlimit.Limiter) (smartlimit.Result, error) {
+				p, ok := local.(smartlimit.Peeker)
+				if !ok {
+					return smartlimit.Result{}, ErrUnsupported
+				}
+				return p.Peek(ctx, key, l)
+			})
+			return r.Tier, r.Allowed
+		},
+	})
+	if err != nil {
+		return smartlimit.Result{}, err
 	}
-	r = c.closedResult(l)
-	switch c.policy(ctx, key, l, undecided) {
-	case FailOpen:
-		r = openResult(l, 0)
-	case Local:
-		if p, ok := c.local.(smartlimit.Peeker); ok {
-			lctx, cancel := context.WithTimeout(ctx, c.timeout)
-			lr, err := p.Peek(lctx, key, l)
-			cancel()
-			if err == nil {
-				r = lr
-			}
-		}
-	}
-	c.fallback(ctx, OpPeek, r.Tier, r.Allowed, nil)
 	return r, nil
 }
 
@@ -695,51 +768,46 @@ func (c *Coordinator) Acquire(ctx context.Context, key string, l smartlimit.Limi
 	if l.Algorithm != smartlimit.Concurrency {
 		return nil, smartlimit.Result{}, &smartlimit.InputError{Field: "algorithm", Value: l.Algorithm.String(), Reason: "Acquire takes a Concurrency limit"}
 	}
-	if c.leasers == 0 {
+	if len(c.acquireTiers) == 0 {
 		return nil, smartlimit.Result{}, fmt.Errorf("%w: Acquire", ErrUnsupported)
 	}
 	var (
-		lease     *smartlimit.Lease
-		r         smartlimit.Result
-		undecided bool // a tier could not decide this request (see policy)
+		lease *smartlimit.Lease
+		r     smartlimit.Result
 	)
-	for _, t := range c.tiers {
-		if t.leaser == nil {
-			continue
-		}
-		ok, err := c.try(ctx, t, OpAcquire, &undecided, func(ctx context.Context) (bool, error) {
+	err := c.walk(ctx, OpAcquire, c.acquireTiers, &operation{
+		ask: func(ctx context.Context, t *tier) (bool, error) {
 			var err error
 			lease, r, err = t.leaser.Acquire(ctx, key, l)
-			return r.Allowed, err
-		})
-		if err != nil {
-			return nil, smartlimit.Result{}, err
-		}
-		if ok {
 			r.Tier = t.name
-			if lease == nil {
-				return nil, r, nil
+			if err == nil && lease != nil {
+				lease = c.wrapLease(t, lease)
 			}
-			return c.wrapLease(t, lease), r, nil
-		}
-	}
-	r = c.closedResult(l)
-	lease = nil
-	switch c.policy(ctx, key, l, undecided) {
-	case FailOpen:
-		r = openResult(l, 1)
-		lease = smartlimit.NewLease(key, l, smartlimit.NewLeaseID(), func(context.Context, *smartlimit.Lease) error { return nil })
-	case Local:
-		if lsr, ok := c.local.(smartlimit.Leaser); ok {
-			lctx, cancel := context.WithTimeout(ctx, c.timeout)
-			ll, lr, err := lsr.Acquire(lctx, key, l)
-			cancel()
-			if err == nil {
-				lease, r = ll, lr
+			return r.Allowed, err
+		},
+		fallback: func(ctx context.Context, undecided bool) (string, bool) {
+			p := c.policy(ctx, key, l, undecided)
+			lease = nil
+			r = c.policyResult(ctx, p, l, 1, func(ctx context.Context, local smartlimit.Limiter) (smartlimit.Result, error) {
+				lsr, ok := local.(smartlimit.Leaser)
+				if !ok {
+					return smartlimit.Result{}, ErrUnsupported
+				}
+				ll, lr, err := lsr.Acquire(ctx, key, l)
+				if err == nil {
+					lease = ll
+				}
+				return lr, err
+			})
+			if p == FailOpen {
+				lease = smartlimit.NewLease(key, l, smartlimit.NewLeaseID(), func(context.Context, *smartlimit.Lease) error { return nil })
 			}
-		}
+			return r.Tier, r.Allowed
+		},
+	})
+	if err != nil {
+		return nil, smartlimit.Result{}, err
 	}
-	c.fallback(ctx, OpAcquire, r.Tier, r.Allowed, nil)
 	return lease, r, nil
 }
 
@@ -785,10 +853,9 @@ func (c *Coordinator) Reset(ctx context.Context, key string, l smartlimit.Limit)
 		return err
 	}
 	var errs []error
-	var undecided bool // unused: a reset asks every tier
-	for _, t := range c.tiers {
+	for _, t := range c.tiers { // every tier: each keeps its own state
 		var terr error
-		_, err := c.try(ctx, t, OpReset, &undecided, func(ctx context.Context) (bool, error) {
+		_, err := c.try(ctx, t, OpReset, nil, func(ctx context.Context, t *tier) (bool, error) {
 			terr = t.lim.Reset(ctx, key, l)
 			return false, terr
 		})

@@ -15,7 +15,7 @@ type TierHealth struct {
 	Up bool
 	// Breaker is the state of the tier's circuit breaker: traffic goes to
 	// the tier only when it is Closed (or, for a few probes, HalfOpen).
-	Breaker State
+	Breaker BreakerState
 	// ConsecutiveFailures is the count of failures in a row while Closed.
 	ConsecutiveFailures int
 	// RetryAt is, when Breaker is Open, when it will let a probe through.
@@ -52,8 +52,7 @@ func (c *Coordinator) Health(ctx context.Context) []TierHealth {
 // check runs one health check of t: AllowN of the probe key with cost 0,
 // which consumes nothing but runs the tier's real path.
 func (c *Coordinator) check(ctx context.Context, t *tier) {
-	var undecided bool // a probe decides nothing for a request
-	c.try(ctx, t, OpProbe, &undecided, func(ctx context.Context) (bool, error) {
+	c.try(ctx, t, OpProbe, nil, func(ctx context.Context, t *tier) (bool, error) {
 		r, err := t.lim.AllowN(ctx, c.probeKey, c.probeLimit, 0)
 		return r.Allowed, err
 	})

@@ -55,7 +55,7 @@ type StateChange struct {
 	// Tier is the tier's name.
 	Tier string
 	// From and To are the states before and after.
-	From, To State
+	From, To BreakerState
 	// Cooldown is, when To is Open, how long the breaker stays open.
 	Cooldown time.Duration
 	// Err is, when To is Open, the error that opened it.

@@ -281,8 +281,10 @@ func (c *Client) run(ctx context.Context, s *Script, keys, args []string) ([]rue
 // slots per connection, even when every command goes to one connection.
 // A range is marked stalled only once a call's context ends, so without
 // maxDirect more callers than a ring holds would fill it before the first
-// deadline passed, and the rest would wait for Redis in ring.PutOne. Past
-// maxDirect, calls take the detached path, stall or not.
+// deadline passed, and the rest would wait for Redis in ring.PutOne, past
+// their deadlines. Past maxDirect, a call waits for a direct call to end, or
+// for its own context: on a healthy server that is about a round trip,
+// and the ring never holds more than it can.
 const (
 	maxDetached = 256
 	maxDirect   = 512
@@ -300,13 +302,14 @@ const slotRanges = 64
 // stalls holds the stall marks and tokens of a Client's detached path.
 type stalls struct {
 	marks   atomic.Uint64   // a bit per range
-	direct  atomic.Int64    // direct calls in flight
+	direct  chan struct{}   // a slot per direct call in flight, maxDirect in all
 	tokens  []chan struct{} // per range; one on a standalone server
 	cluster bool
 }
 
 func (st *stalls) init(cluster bool) {
 	st.cluster = cluster
+	st.direct = make(chan struct{}, maxDirect)
 	st.tokens = make([]chan struct{}, 1)
 	if cluster {
 		st.tokens = make([]chan struct{}, slotRanges)
@@ -336,32 +339,47 @@ func (st *stalls) pool(slot uint16) chan struct{} {
 	return st.tokens[st.rng(slot)%uint(len(st.tokens))]
 }
 
-// enter counts a direct call in flight, reporting false, and counting
-// nothing, when maxDirect are; leave ends a call that entered.
-func (st *stalls) enter() bool {
-	if st.direct.Add(1) > maxDirect {
-		st.direct.Add(-1)
-		return false
+// enter takes a direct call's slot, waiting while maxDirect are in flight,
+// and returns ctx's error if ctx ends first; leave gives the slot back.
+func (st *stalls) enter(ctx context.Context) error {
+	select {
+	case st.direct <- struct{}{}:
+		return nil
+	default:
 	}
-	return true
+	select {
+	case st.direct <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func (st *stalls) leave() { st.direct.Add(-1) }
+func (st *stalls) leave() { <-st.direct }
 
 // do is rc.Do that returns by ctx's end even when Redis stalls; see above.
 func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
 	if err := ctx.Err(); err != nil {
 		return rueidis.NewErrorResult(err) // rueidis would not send it either
 	}
-	if c.stalls.stalled(cmd.Slot()) || !c.stalls.enter() {
+	if c.stalls.stalled(cmd.Slot()) {
 		return c.doDetached(ctx, cmd)
 	}
-	resp := c.rc.Do(ctx, cmd)
-	c.stalls.leave()
+	if err := c.stalls.enter(ctx); err != nil {
+		return rueidis.NewErrorResult(err)
+	}
+	resp := c.direct(ctx, cmd)
 	if resp.NonRedisError() != nil && ctx.Err() != nil {
 		c.stalls.mark(cmd.Slot()) // the command may wait in its ring slot for Redis
 	}
 	return resp
+}
+
+// direct is rc.Do of a call that holds a direct slot, which it gives back
+// however rc.Do returns.
+func (c *Client) direct(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	defer c.stalls.leave()
+	return c.rc.Do(ctx, cmd)
 }
 
 // doDetached sends cmd from a goroutine of its own; see above.
@@ -403,11 +421,10 @@ func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.R
 			return c.doMultiDetached(ctx, cmds, cmd.Slot())
 		}
 	}
-	if !c.stalls.enter() {
-		return c.doMultiDetached(ctx, cmds, cmds[0].Slot())
+	if err := c.stalls.enter(ctx); err != nil {
+		return errorResults(len(cmds), err)
 	}
-	resps := c.rc.DoMulti(ctx, cmds...)
-	c.stalls.leave()
+	resps := c.directMulti(ctx, cmds)
 	if ctx.Err() != nil {
 		for i, resp := range resps {
 			if resp.NonRedisError() != nil {
@@ -445,6 +462,12 @@ func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands, slo
 	case <-ctx.Done():
 		return errorResults(len(cmds), ctx.Err())
 	}
+}
+
+// directMulti is direct for rc.DoMulti.
+func (c *Client) directMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
+	defer c.stalls.leave()
+	return c.rc.DoMulti(ctx, cmds...)
 }
 
 func errorResults(n int, err error) []rueidis.RedisResult {

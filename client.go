@@ -368,18 +368,24 @@ func (c *Client) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisRes
 	if err := c.stalls.enter(ctx); err != nil {
 		return rueidis.NewErrorResult(err)
 	}
-	resp := c.direct(ctx, cmd)
+	if c.stalls.stalled(cmd.Slot()) { // marked while it waited for the slot
+		c.stalls.leave()
+		return c.doDetached(ctx, cmd)
+	}
+	return c.direct(ctx, cmd)
+}
+
+// direct is rc.Do of a call that holds a direct slot, which it gives back
+// however rc.Do returns, and only after marking the range stalled if the
+// caller's context ended first: a caller waiting for the slot must see the
+// mark, or it too would leave a command in the ring.
+func (c *Client) direct(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	defer c.stalls.leave()
+	resp := c.rc.Do(ctx, cmd)
 	if resp.NonRedisError() != nil && ctx.Err() != nil {
 		c.stalls.mark(cmd.Slot()) // the command may wait in its ring slot for Redis
 	}
 	return resp
-}
-
-// direct is rc.Do of a call that holds a direct slot, which it gives back
-// however rc.Do returns.
-func (c *Client) direct(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	defer c.stalls.leave()
-	return c.rc.Do(ctx, cmd)
 }
 
 // doDetached sends cmd from a goroutine of its own; see above.
@@ -424,15 +430,13 @@ func (c *Client) doMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.R
 	if err := c.stalls.enter(ctx); err != nil {
 		return errorResults(len(cmds), err)
 	}
-	resps := c.directMulti(ctx, cmds)
-	if ctx.Err() != nil {
-		for i, resp := range resps {
-			if resp.NonRedisError() != nil {
-				c.stalls.mark(cmds[i].Slot())
-			}
+	for _, cmd := range cmds {
+		if c.stalls.stalled(cmd.Slot()) { // marked while it waited for the slot
+			c.stalls.leave()
+			return c.doMultiDetached(ctx, cmds, cmd.Slot())
 		}
 	}
-	return resps
+	return c.directMulti(ctx, cmds)
 }
 
 // doMultiDetached is doDetached for cmds, one of which is in a stalled slot.
@@ -467,7 +471,15 @@ func (c *Client) doMultiDetached(ctx context.Context, cmds rueidis.Commands, slo
 // directMulti is direct for rc.DoMulti.
 func (c *Client) directMulti(ctx context.Context, cmds rueidis.Commands) []rueidis.RedisResult {
 	defer c.stalls.leave()
-	return c.rc.DoMulti(ctx, cmds...)
+	resps := c.rc.DoMulti(ctx, cmds...)
+	if ctx.Err() != nil {
+		for i, resp := range resps {
+			if resp.NonRedisError() != nil {
+				c.stalls.mark(cmds[i].Slot())
+			}
+		}
+	}
+	return resps
 }
 
 func errorResults(n int, err error) []rueidis.RedisResult {

@@ -8,30 +8,16 @@ import (
 	"time"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/testkit"
 )
 
 // t0 is the fake clock's start.
 var t0 = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // fakeClock is a clock the test moves.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testkit.Clock
 
-func newClock() *fakeClock { return &fakeClock{now: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *fakeClock { return testkit.NewClock(t0) }
 
 // behaviour is what a fake tier does with a call.
 type behaviour int32

@@ -1,27 +1,17 @@
 package failover
 
 import (
-	"fmt"
 	"os"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/smartlimit/smartlimit/internal/testkit"
 )
 
 // TestMain fails the run when goroutines outlive the tests: health checks
 // that Close did not stop, or anything else a test started and left.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		if n, ok := settle(before, 5*time.Second); !ok {
-			buf := make([]byte, 1<<20)
-			fmt.Fprintf(os.Stderr, "goroutine leak: %d goroutines after the tests, %d before\n%s\n", n, before, buf[:runtime.Stack(buf, true)])
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m, nil, 5*time.Second)) }
 
 // settle polls runtime.NumGoroutine until it is at most want or timeout
 // passes, and returns the last count.

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/smartlimit/smartlimit/decision"
 	"github.com/smartlimit/smartlimit/grpclimit"
 	"github.com/smartlimit/smartlimit/httplimit"
+	"github.com/smartlimit/smartlimit/internal/testkit"
 	"github.com/smartlimit/smartlimit/smartlimittest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -33,22 +33,7 @@ import (
 
 // TestMain fails the run when goroutines outlive the tests: every server,
 // connection and stream must be stopped.
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			fmt.Fprintf(os.Stderr, "leaked goroutines: %d before, %d after\n%s", before, n, buf[:runtime.Stack(buf, true)])
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m, nil, 5*time.Second)) }
 
 var twoPerMinute = smartlimit.Limit{Algorithm: smartlimit.FixedWindow, Rate: 2, Period: time.Minute}
 

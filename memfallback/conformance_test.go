@@ -1,22 +1,17 @@
 package memfallback_test
 
 import (
-	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/smartlimit/smartlimit/internal/testkit"
 	"github.com/smartlimit/smartlimit/limitertest"
 	"github.com/smartlimit/smartlimit/memfallback"
 )
 
-// clock is a settable clock for tests, safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
+// clock is the tests' settable clock.
+type clock = testkit.Clock
 
-func newClock(t time.Time) *clock { c := &clock{}; c.Set(t); return c }
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+var newClock = testkit.NewClock
 
 // newStore returns a Store on a clock at limitertest.T0, closed when t ends.
 func newStore(t testing.TB, opts memfallback.Options) (*memfallback.Store, *clock) {

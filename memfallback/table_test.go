@@ -7,17 +7,13 @@ import (
 	"time"
 
 	"github.com/smartlimit/smartlimit"
+	"github.com/smartlimit/smartlimit/internal/testkit"
 )
 
-// settable is a clock a test moves by hand.
-type settable struct{ t time.Time }
-
-func (c *settable) now() time.Time { return c.t }
-
-func newTestStore(t *testing.T, opts Options) (*Store, *settable) {
+func newTestStore(t *testing.T, opts Options) (*Store, *testkit.Clock) {
 	t.Helper()
-	c := &settable{t: time.Unix(1_700_000_000, 0)}
-	opts.Clock, opts.SweepInterval = c.now, -1
+	c := testkit.NewClock(time.Unix(1_700_000_000, 0))
+	opts.Clock, opts.SweepInterval = c.Now, -1
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +33,7 @@ func TestRemovedKeyIsNotCharged(t *testing.T) {
 	if r, err := s.AllowN(ctx, "k", l, 1); err != nil || !r.Allowed {
 		t.Fatalf("first check: %+v, %v", r, err)
 	}
-	c.t = c.t.Add(time.Hour) // back to full: a sweep removes it
+	c.Advance(time.Hour) // back to full: a sweep removes it
 
 	tag := s.tag("k")
 	sh := s.shard(tag)
@@ -131,7 +127,7 @@ func TestTablesShrinkAfterSweep(t *testing.T) {
 	if _, err := s.AllowN(ctx, "kept", smartlimit.Limit{Rate: 1, Period: time.Hour}, 1); err != nil {
 		t.Fatal(err)
 	}
-	c.t = c.t.Add(time.Second)
+	c.Advance(time.Second)
 	if n := s.Sweep(); n != 10_000 {
 		t.Fatalf("Sweep dropped %d, want 10,000", n)
 	}

@@ -29,6 +29,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/smartlimit/smartlimit/internal/testkit"
 	"github.com/smartlimit/smartlimit/limitertest"
 	"github.com/smartlimit/smartlimit/mongostore"
 )
@@ -161,14 +162,10 @@ func (s *server) Collection() *mongo.Collection {
 	return s.Client.Database(s.db).Collection("limits_" + strconv.FormatInt(s.n.Add(1), 10))
 }
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
+// clock is the tests' settable clock.
+type clock = testkit.Clock
 
-func newClock(t time.Time) *clock { c := &clock{}; c.Set(t); return c }
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+var newClock = testkit.NewClock
 
 // newStore returns a Store on a fresh collection of srv, on a clock at
 // limitertest.T0 unless opts has one.

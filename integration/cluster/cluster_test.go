@@ -31,6 +31,12 @@ func TestConformance(t *testing.T) {
 	itest.Conformance(t, func(t *testing.T) *smartlimit.Client { return itest.NewClient(t, rc) })
 }
 
+// TestSuite runs the conformance suite every tier passes on the scripts in
+// this server, through a client clock; see itest.Suite.
+func TestSuite(t *testing.T) {
+	itest.Suite(t, cluster.Get(t).Client(t))
+}
+
 func TestHotKey(t *testing.T) {
 	cl := cluster.Get(t)
 	rc1, rc2 := cl.Client(t), cl.Client(t)

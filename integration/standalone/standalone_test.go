@@ -24,6 +24,12 @@ func TestConformance(t *testing.T) {
 	itest.Conformance(t, func(t *testing.T) *smartlimit.Client { return itest.NewClient(t, rc) })
 }
 
+// TestSuite runs the conformance suite every tier passes on the scripts in
+// this server, through a client clock; see itest.Suite.
+func TestSuite(t *testing.T) {
+	itest.Suite(t, redistest.Start(t).Client(t))
+}
+
 func TestHotKey(t *testing.T) {
 	srv := redistest.Start(t)
 	rc1, rc2 := srv.Client(t), srv.Client(t)
